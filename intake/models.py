@@ -1,0 +1,200 @@
+"""The system of record: every mail, every PDF, every profile change, every staff action.
+
+Nothing is ever deleted. A submission's bytes live here (never in Redis); a
+profile change keeps the submission that caused it, and so the signed PDF.
+Schema changes go through Alembic (``intake/migrations``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes everywhere: SQLite keeps naive values, so UTC is attached on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict: JSON, list: JSON}
+
+
+class Status(str, enum.Enum):
+    received = "received"
+    queued = "queued"
+    processing = "processing"
+    applied = "applied"
+    rejected = "rejected"
+    failed = "failed"
+    cleared = "cleared"
+
+
+#: A submission in one of these is still owed a verdict (the reconciler's business).
+WAITING = (Status.received.value, Status.queued.value, Status.processing.value)
+
+
+class Mail(Base):
+    """One message as it came from a mailbox, raw bytes kept."""
+
+    __tablename__ = "mails"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_mail_location"),
+        UniqueConstraint("mailbox", "message_key", name="uq_mail_message_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))  # e.g. imap://user@host or maildir:/path
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[str] = mapped_column(String(200))  # IMAP UID, or the Maildir key
+    #: SHA-256 of the raw message (its Message-ID included): the same mail seen again is a no-op,
+    #: while another mail that merely reuses a Message-ID is still kept.
+    message_key: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    sender: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Parts that were not PDFs or were refused, for the back office: [{"filename", "type", "size", "note"}].
+    other_parts: Mapped[list] = mapped_column(default=list)
+
+    submissions: Mapped[list["Submission"]] = relationship(back_populates="mail")
+
+
+class Submission(Base):
+    """One PDF from one mail, and its way to a verdict."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("mail_id", "part_index", name="uq_submission_part"),
+        Index("ix_submissions_status_received", "status", "received_at"),
+        Index("ix_submissions_main_reason", "main_reason", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mail_id: Mapped[int] = mapped_column(ForeignKey("mails.id"), index=True)
+    part_index: Mapped[int] = mapped_column(default=0)  # -1: the mail itself (no PDF in it)
+    filename: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default=Status.received.value)
+    #: Ranked reasons: [{"code", "field", "message"}]; the first is the main one.
+    reasons: Mapped[list] = mapped_column(default=list)
+    main_reason: Mapped[str | None] = mapped_column(String(40))
+    #: The full decision report (verify's JSON), fields included.
+    report: Mapped[dict | None]
+    national_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    signing_time: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    decided_at: Mapped[dt.datetime | None]
+    #: Back office: who cleared it, with which outcome and note.
+    cleared_by: Mapped[str | None] = mapped_column(String(100))
+    cleared_at: Mapped[dt.datetime | None]
+    clear_outcome: Mapped[str | None] = mapped_column(String(40))
+    clear_note: Mapped[str | None] = mapped_column(Text)
+
+    mail: Mapped[Mail] = relationship(back_populates="submissions")
+
+
+class Profile(Base):
+    """A customer's current data; keyed by national identity (``LV-32000012345``)."""
+
+    __tablename__ = "profiles"
+
+    national_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fields: Mapped[dict] = mapped_column(default=dict)
+    signed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Optimistic lock: bumped on every change.
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class ProfileChange(Base):
+    """History: one row per applied form. The unique document hash makes re-application a no-op."""
+
+    __tablename__ = "profile_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    national_id: Mapped[str] = mapped_column(ForeignKey("profiles.national_id"), index=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    document_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(20), default="form")  # form | import
+    before: Mapped[dict] = mapped_column(default=dict)
+    after: Mapped[dict] = mapped_column(default=dict)
+    signed_at: Mapped[dt.datetime | None]
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what, when: staff actions and the pipeline's own moves."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # a staff name, or "system:worker" etc.
+    action: Mapped[str] = mapped_column(String(40))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    detail: Mapped[dict] = mapped_column(default=dict)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))  # clerk | supervisor | admin
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None]
+
+
+class MailboxState(Base):
+    """Per mailbox folder: the UIDVALIDITY last seen (a change means every UID is new again)."""
+
+    __tablename__ = "mailbox_state"
+
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_poll_at: Mapped[dt.datetime | None]

@@ -1,0 +1,6 @@
+pytest_plugins = [
+    "tests.fixtures.pki",
+    "tests.fixtures.services",
+    "tests.fixtures.imap",
+    "tests.fixtures.browser",
+]
