@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -56,10 +56,17 @@ def get_engine(settings: Settings) -> Engine:
     return _ENGINES[url]
 
 
-def dispose_engines() -> None:
-    """In a forked child: drop inherited pooled connections without closing the parent's sockets."""
-    for engine in _ENGINES.values():
-        engine.dispose(close=False)
+def dispose_engines(match: Callable[[str], bool] | None = None, *, close: bool = False) -> None:
+    """In a forked child: drop inherited pooled connections without closing the parent's sockets.
+
+    ``close=True`` really closes the connections and forgets the engines (e.g. before dropping a
+    database); ``match`` limits either to the engines whose URL it accepts.
+    """
+    for url, engine in list(_ENGINES.items()):
+        if match is None or match(url):
+            engine.dispose(close=close)
+            if close:
+                del _ENGINES[url]
 
 
 def session_factory(settings: Settings) -> sessionmaker[Session]:
