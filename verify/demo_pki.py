@@ -1,0 +1,558 @@
+"""A throw-away test PKI and a PAdES signer, for tests, ``docintake demo`` and the benchmark.
+
+NEVER a production trust anchor: every private key is written to disk in the
+clear, next to the certificates.
+
+Layout written by :meth:`DemoPKI.create` (idempotent; :meth:`DemoPKI.load`
+reads it back)::
+
+    root.pem / root.key.pem                  Demo Root CA (the trust anchor)
+    intermediate.pem / intermediate.key.pem  Demo Qualified Signature CA
+    tsa.pem / tsa.key.pem                    Demo TSA (issued by the root)
+    other-root.pem / other-root.key.pem      an untrusted root, for "untrusted"
+    other-intermediate.pem / ...key.pem      its issuing CA
+    persons/<slug>.pem / <slug>.key.pem      person certificates, made on demand
+
+All keys but the TSA's are EC P-256 (keygen takes well under a millisecond), so
+creating a person is cheap (pyHanko's in-process DummyTimeStamper needs RSA, so the
+TSA has one RSA 2048 key, made once per directory); person certificates are also cached in memory and on disk.
+
+Person certificates follow ETSI EN 319 412-1: the subject ``serialNumber``
+carries the semantics identifier ``PNO`` + country + ``-`` + personal code,
+e.g. ``PNOLV-320000-12345``. Variants (``variant=``):
+
+==================  ============================================================
+``None``            a good signer certificate (nonRepudiation, valid now)
+``"bare"``          old Latvian style: serialNumber is the bare code, ``C`` = country
+``"idc"``           serialNumber ``IDCLV-...`` (identity card number, not a person code)
+``"expired"``       validity ended in 2021
+``"not_yet_valid"`` validity starts next year
+``"self_signed"``   self-signed, not issued by the demo CA
+``"untrusted"``     issued by a CA under a root nobody trusts
+``"no_nonrepudiation"``  key usage digitalSignature only
+``"sha1"``          the certificate itself is signed with ECDSA-SHA1
+``"revoked"``       revoked by the intermediate (see :meth:`DemoPKI.crl`)
+==================  ============================================================
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = ["DemoPKI", "Identity", "VARIANTS", "sign_pdf"]
+
+VARIANTS = (
+    None,
+    "bare",
+    "idc",
+    "expired",
+    "not_yet_valid",
+    "self_signed",
+    "untrusted",
+    "no_nonrepudiation",
+    "sha1",
+    "revoked",
+)
+
+_UTC = _dt.timezone.utc
+#: CA validity: wide enough that "expired" person certs still nest inside it.
+_CA_FROM = _dt.datetime(2019, 1, 1, tzinfo=_UTC)
+_CA_UNTIL = _dt.datetime(2045, 1, 1, tzinfo=_UTC)
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def write(self, directory: Path, stem: str) -> None:
+        (directory / f"{stem}.pem").write_bytes(self.cert_pem)
+        (directory / f"{stem}.key.pem").write_bytes(self.key_pem)
+
+    @classmethod
+    def read(cls, directory: Path, stem: str) -> "_Pair":
+        cert = x509.load_pem_x509_certificate((directory / f"{stem}.pem").read_bytes())
+        key = serialization.load_pem_private_key((directory / f"{stem}.key.pem").read_bytes(), None)
+        assert isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
+        return cls(cert, key)
+
+    @property
+    def asn1_cert(self) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(self.cert.public_bytes(serialization.Encoding.DER))
+
+    @property
+    def asn1_key(self) -> asn1_keys.PrivateKeyInfo:
+        return asn1_keys.PrivateKeyInfo.load(
+            self.key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A signer: certificate, private key and the chain to present (leaf first, root last)."""
+
+    name: str
+    national_id: str | None  # e.g. "LV-32000012345" as the form would state it; None for broken identifiers
+    serial_number: str  # the subject serialNumber attribute as written in the certificate
+    variant: str | None
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    chain: tuple[x509.Certificate, ...] = field(default=())
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def asn1_cert(self) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(self.cert.public_bytes(serialization.Encoding.DER))
+
+    @property
+    def asn1_key(self) -> asn1_keys.PrivateKeyInfo:
+        return _Pair(self.cert, self.key).asn1_key
+
+    @property
+    def asn1_chain(self) -> list[asn1_x509.Certificate]:
+        return [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in self.chain]
+
+
+def _name(cn: str, *, org: str = "docintake demo", country: str = "LV") -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def _serial_for(*parts: object) -> int:
+    """Deterministic, positive, 127-bit serial (stable across runs; unique per subject/variant)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:16], "big") >> 1 | 1
+
+
+def _ca(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: _Pair | None,
+    *,
+    path_length: int | None,
+    serial: int,
+) -> x509.Certificate:
+    issuer_name = issuer.cert.subject if issuer else subject
+    issuer_key = issuer.key if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(_CA_FROM)
+        .not_valid_after(_CA_UNTIL)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _resign_sha1(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    """The same certificate signed with ECDSA-SHA1 (``cryptography``'s builder refuses SHA-1)."""
+    asn1 = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    algo = asn1_x509.SignedDigestAlgorithm({"algorithm": "sha1_ecdsa"})
+    tbs = asn1["tbs_certificate"].copy()
+    tbs["signature"] = algo
+    signature = issuer_key.sign(tbs.dump(force=True), ec.ECDSA(hashes.SHA1()))
+    resigned = asn1_x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": algo, "signature_value": signature})
+    return x509.load_der_x509_certificate(resigned.dump())
+
+
+_STEMS = ("root", "intermediate", "tsa", "other-root", "other-intermediate")
+
+
+class DemoPKI:
+    """A directory of demo CA material. Use :meth:`create` or :meth:`load`."""
+
+    def __init__(self, directory: Path, pairs: dict[str, _Pair]):
+        self.directory = Path(directory)
+        self.root = pairs["root"]
+        self.intermediate = pairs["intermediate"]
+        self.tsa = pairs["tsa"]
+        self.other_root = pairs["other-root"]
+        self.other_intermediate = pairs["other-intermediate"]
+        self._persons: dict[tuple, Identity] = {}
+        self._lock = threading.Lock()
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, directory: str | Path) -> "DemoPKI":
+        """Create the CA material in ``directory`` unless it is already there; then load it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if all((directory / f"{s}.pem").exists() and (directory / f"{s}.key.pem").exists() for s in _STEMS):
+            return cls.load(directory)
+        keys: dict = {s: ec.generate_private_key(ec.SECP256R1()) for s in _STEMS}
+        # pyHanko's in-process DummyTimeStamper signs with RSA only; one RSA key per PKI.
+        keys["tsa"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        root = _Pair(
+            _ca(_name("docintake Demo Root CA"), keys["root"], None, path_length=1, serial=_serial_for("root")),
+            keys["root"],
+        )
+        inter = _Pair(
+            _ca(
+                _name("docintake Demo Qualified Signature CA"),
+                keys["intermediate"],
+                root,
+                path_length=0,
+                serial=_serial_for("intermediate"),
+            ),
+            keys["intermediate"],
+        )
+        other_root = _Pair(
+            _ca(
+                _name("Untrusted Root CA", org="nobody trusts this"),
+                keys["other-root"],
+                None,
+                path_length=1,
+                serial=_serial_for("other-root"),
+            ),
+            keys["other-root"],
+        )
+        other_inter = _Pair(
+            _ca(
+                _name("Untrusted Signature CA", org="nobody trusts this"),
+                keys["other-intermediate"],
+                other_root,
+                path_length=0,
+                serial=_serial_for("other-intermediate"),
+            ),
+            keys["other-intermediate"],
+        )
+        tsa_key = keys["tsa"]
+        tsa_cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("docintake Demo TSA"))
+            .issuer_name(root.cert.subject)
+            .public_key(tsa_key.public_key())
+            .serial_number(_serial_for("tsa"))
+            .not_valid_before(_CA_FROM)
+            .not_valid_after(_CA_UNTIL)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=True,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False)
+            .sign(root.key, hashes.SHA256())
+        )
+        pairs = {
+            "root": root,
+            "intermediate": inter,
+            "tsa": _Pair(tsa_cert, tsa_key),
+            "other-root": other_root,
+            "other-intermediate": other_inter,
+        }
+        # Write keys and certs; the root last, so a half-written directory is recreated next time.
+        for stem in reversed(_STEMS):
+            pairs[stem].write(directory, stem)
+        return cls(directory, pairs)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "DemoPKI":
+        directory = Path(directory)
+        return cls(directory, {s: _Pair.read(directory, s) for s in _STEMS})
+
+    # -- paths and material ---------------------------------------------------------------------
+    @property
+    def root_pem_path(self) -> Path:
+        """The only file to configure as a trust root (``--trust-roots``)."""
+        return self.directory / "root.pem"
+
+    @property
+    def root_cert(self) -> x509.Certificate:
+        return self.root.cert
+
+    @property
+    def intermediate_pem_path(self) -> Path:
+        return self.directory / "intermediate.pem"
+
+    @property
+    def untrusted_root_pem_path(self) -> Path:
+        return self.directory / "other-root.pem"
+
+    # -- persons --------------------------------------------------------------------------------
+    def person(
+        self,
+        country: str,
+        code: str,
+        given: str,
+        surname: str,
+        *,
+        variant: str | None = None,
+    ) -> Identity:
+        """A signer certificate for a person; ``code`` as written on the form (hyphen optional).
+
+        Cached in memory and under ``persons/`` so the same call gives the same certificate.
+        """
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; one of {VARIANTS}")
+        country = country.upper()
+        key_ = (country, code, given, surname, variant)
+        with self._lock:
+            cached = self._persons.get(key_)
+            if cached is None:
+                cached = self._load_or_make_person(country, code, given, surname, variant)
+                self._persons[key_] = cached
+            return cached
+
+    def _serial_number_attr(self, country: str, code: str, variant: str | None) -> str:
+        if variant == "bare":
+            return code
+        if variant == "idc":
+            return f"IDC{country}-{code}"
+        return f"PNO{country}-{code}"
+
+    def _load_or_make_person(
+        self, country: str, code: str, given: str, surname: str, variant: str | None
+    ) -> Identity:
+        digits = "".join(ch for ch in code if ch.isdigit())
+        national_id = f"{country}-{digits}"
+        serial_attr = self._serial_number_attr(country, code, variant)
+        slug = hashlib.sha256(repr((country, code, given, surname, variant)).encode()).hexdigest()[:20]
+        pdir = self.directory / "persons"
+        name = f"{given} {surname}"
+        if variant == "self_signed":
+            chain_pairs: tuple[_Pair, ...] = ()
+        elif variant == "untrusted":
+            chain_pairs = (self.other_intermediate, self.other_root)
+        else:
+            chain_pairs = (self.intermediate, self.root)
+        try:
+            pair = _Pair.read(pdir, slug)
+        except (OSError, ValueError):
+            pair = self._make_person(country, given, surname, serial_attr, variant, slug)
+            pdir.mkdir(exist_ok=True)
+            pair.write(pdir, slug)
+        return Identity(
+            name=name,
+            national_id=national_id,
+            serial_number=serial_attr,
+            variant=variant,
+            cert=pair.cert,
+            key=pair.key,
+            chain=(pair.cert, *(p.cert for p in chain_pairs)),
+        )
+
+    def _make_person(
+        self, country: str, given: str, surname: str, serial_attr: str, variant: str | None, slug: str
+    ) -> _Pair:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+                x509.NameAttribute(NameOID.SURNAME, surname),
+                x509.NameAttribute(NameOID.GIVEN_NAME, given),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_attr),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"{given} {surname}"),
+            ]
+        )
+        now = _now()
+        not_before, not_after = now - _dt.timedelta(days=30), now + _dt.timedelta(days=3 * 365)
+        if variant == "expired":
+            not_before, not_after = _dt.datetime(2020, 1, 1, tzinfo=_UTC), _dt.datetime(2021, 1, 1, tzinfo=_UTC)
+        elif variant == "not_yet_valid":
+            not_before, not_after = now + _dt.timedelta(days=365), now + _dt.timedelta(days=3 * 365)
+        if variant == "self_signed":
+            issuer_name, issuer_key = subject, key
+        elif variant == "untrusted":
+            issuer_name, issuer_key = self.other_intermediate.cert.subject, self.other_intermediate.key
+        else:
+            issuer_name, issuer_key = self.intermediate.cert.subject, self.intermediate.key
+        non_rep = variant != "no_nonrepudiation"
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(_serial_for("person", slug))
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=not non_rep,
+                    content_commitment=non_rep,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+        if variant != "self_signed":
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+            )
+        cert = builder.sign(issuer_key, hashes.SHA256())
+        if variant == "sha1":
+            cert = _resign_sha1(cert, issuer_key)
+        return _Pair(cert, key)
+
+    # -- revocation -----------------------------------------------------------------------------
+    def crl(self, revoked: Iterable[Identity] = ()) -> asn1_crl.CertificateList:
+        """A fresh CRL of the intermediate CA listing ``revoked`` (as embeddable revocation info)."""
+        now = _now()
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.intermediate.cert.subject)
+            .last_update(now - _dt.timedelta(minutes=5))
+            .next_update(now + _dt.timedelta(days=7))
+            .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.key.public_key()),
+                critical=False,
+            )
+        )
+        for ident in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(ident.cert.serial_number)
+                .revocation_date(now - _dt.timedelta(minutes=10))
+                .build()
+            )
+        der = builder.sign(self.intermediate.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        return asn1_crl.CertificateList.load(der)
+
+    def timestamper(self, fixed_dt: _dt.datetime | None = None):
+        """An in-process RFC 3161 TSA (pyHanko's DummyTimeStamper) with the demo TSA certificate."""
+        from pyhanko.sign.timestamps import DummyTimeStamper
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+        return DummyTimeStamper(
+            tsa_cert=self.tsa.asn1_cert,
+            tsa_key=self.tsa.asn1_key,
+            certs_to_embed=SimpleCertificateStore.from_certs([self.root.asn1_cert]),
+            fixed_dt=fixed_dt,
+        )
+
+    def sign_pdf(self, pdf: bytes, identity: Identity, **kwargs) -> bytes:
+        """:func:`sign_pdf` with this PKI's timestamper."""
+        kwargs.setdefault("pki", self)
+        return sign_pdf(pdf, identity, **kwargs)
+
+
+def sign_pdf(
+    pdf: bytes,
+    identity: Identity,
+    *,
+    field: str = "customer_signature",
+    timestamp: bool = False,
+    certify: bool = False,
+    md_algorithm: str = "sha256",
+    pki: DemoPKI | None = None,
+    timestamp_time: _dt.datetime | None = None,
+    revocation_crl: asn1_crl.CertificateList | None = None,
+    reason: str | None = None,
+) -> bytes:
+    """Sign ``pdf`` as PAdES (ETSI.CAdES.detached) in ``field``, as an incremental update.
+
+    ``timestamp=True`` adds a signature timestamp (PAdES B-T) from the demo TSA; that
+    needs ``pki`` (or call :meth:`DemoPKI.sign_pdf`). ``certify=True`` makes it a
+    certification signature with DocMDP P=2 (form filling allowed).
+    ``revocation_crl`` appends a DSS (validation data, an allowed update) carrying that
+    CRL: how a ``revoked`` certificate becomes visible without any network.
+    """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    if timestamp and pki is None:
+        raise ValueError("timestamp=True needs the DemoPKI (pki=...) for its TSA")
+    signer = signers.SimpleSigner(
+        signing_cert=identity.asn1_cert,
+        signing_key=identity.asn1_key,
+        cert_registry=SimpleCertificateStore.from_certs(identity.asn1_chain[1:]),
+    )
+    timestamper = pki.timestamper(timestamp_time) if (timestamp and pki) else None
+    meta = signers.PdfSignatureMetadata(
+        field_name=field,
+        md_algorithm=md_algorithm,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        certify=certify,
+        docmdp_permissions=fields.MDPPerm.FILL_FORMS,
+        reason=reason,
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=timestamper)
+    out = pdf_signer.sign_pdf(writer)
+    if revocation_crl is not None:
+        from pyhanko.sign.validation import DocumentSecurityStore
+
+        DocumentSecurityStore.add_dss(
+            out, sig_contents=None, certs=identity.asn1_chain[1:], crls=[revocation_crl], force_write=True
+        )
+    return out.getvalue()
