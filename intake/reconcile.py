@@ -1,0 +1,132 @@
+"""The reconciler: the database is the truth, Redis only a reminder.
+
+Every submission still owed a verdict (``received``, ``queued``, ``processing``) must have a
+live job in Redis. ``reconcile`` enqueues the ones that do not:
+
+- ``received``: never enqueued (the poller crashed, or Redis was down when it tried);
+- any waiting one whose job is gone (Redis flushed, restarted without its data) or dead
+  (``finished``/``failed``/``stopped``/``canceled`` while the submission still waits, e.g.
+  RQ gave up after its retries while the database was unreachable);
+- ``processing`` whose lease expired (``updated_at`` older than ``lease_seconds``) while its
+  job still claims to be ``started``: the worker died (SIGKILL, OOM, power) in the middle;
+  the job is replaced. ``lease_seconds`` (300) is larger than ``job_timeout`` (120) so a live
+  job is never mistaken for a dead one; and should it be, the job's conditional updates
+  still apply the document only once.
+
+Jobs that are ``queued`` or ``scheduled`` (waiting for a retry) are left alone however old
+(a long queue is not a lost job). Runs as ``docintake reconcile`` and periodically inside
+``docintake run``. Safe to run at any time, from any number of hosts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import click
+from sqlalchemy import select
+
+from intake.config import Settings, load_settings
+from intake.models import WAITING, Status, Submission, utcnow
+from intake.queue import (
+    LIVE_STATES,
+    TRANSIENT_ERRORS,
+    _job_status,
+    enqueue_submission,
+    get_queue,
+    job_id_for,
+    redis_connection,
+)
+
+log = logging.getLogger(__name__)
+
+_BATCH = 1000
+
+
+def _waiting(settings: Settings) -> list[tuple[int, str, dt.datetime]]:
+    from intake.db import session_scope
+
+    with session_scope(settings) as session:
+        rows = session.execute(
+            select(Submission.id, Submission.status, Submission.updated_at)
+            .where(Submission.status.in_(WAITING))
+            .order_by(Submission.id)
+        ).all()
+    return [(r.id, r.status, r.updated_at) for r in rows]
+
+
+def reconcile(settings: Settings, *, connection=None) -> int:
+    """Enqueue every waiting submission without a live job. Returns how many were (re-)enqueued."""
+    rows = _waiting(settings)
+    if not rows:
+        return 0
+    conn = connection or redis_connection(settings)
+    queue = get_queue(settings, connection=conn)
+    cutoff = utcnow() - dt.timedelta(seconds=settings.lease_seconds)
+    enqueued = 0
+    for start in range(0, len(rows), _BATCH):
+        batch = rows[start:start + _BATCH]
+        with conn.pipeline(transaction=False) as pipe:
+            for sid, _status, _updated in batch:
+                pipe.hget(queue.job_class.key_for(job_id_for(sid)), "status")
+            states = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        for (sid, status, updated_at), job_state in zip(batch, states):
+            expired = updated_at is None or updated_at < cutoff
+            replace_started = False
+            if job_state is None or job_state not in LIVE_STATES:
+                why = "no job" if job_state is None else f"job {job_state}"
+            elif status == Status.processing.value and job_state == "started" and expired:
+                why, replace_started = "lease expired", True
+            elif status == Status.received.value and job_state in LIVE_STATES:
+                # enqueued, but the poller did not get to mark it: just mark it
+                why = None
+                enqueue_submission(settings, sid, connection=conn)
+            else:
+                why = None
+            if why is None:
+                continue
+            # Check again right before acting: the job may have moved meanwhile.
+            if not replace_started and _job_status(conn, job_id_for(sid)) in LIVE_STATES:
+                continue
+            enqueue_submission(settings, sid, connection=conn, replace_started=replace_started)
+            enqueued += 1
+            log.info("reconcile: submission %s (%s, %s) enqueued again", sid, status, why)
+    if enqueued:
+        log.info("reconcile: %d submission(s) enqueued", enqueued)
+    return enqueued
+
+
+def reconcile_forever(settings: Settings, *, interval: float | None = None, stop=None) -> None:
+    """Reconcile every ``reconcile_interval`` seconds until ``stop`` (a threading.Event) is set.
+    Transient errors are logged and tried again next round."""
+    interval = settings.reconcile_interval if interval is None else interval
+    while stop is None or not stop.is_set():
+        try:
+            reconcile(settings)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("reconcile: infrastructure unreachable, trying again in %ss: %s", interval,
+                        type(exc).__name__)
+        except Exception:  # noqa: BLE001 - keep the loop alive
+            log.exception("reconcile: unexpected error")
+        if stop is not None:
+            if stop.wait(interval):
+                break
+        else:
+            time.sleep(interval)
+
+
+@click.command("reconcile")
+@click.option("--every", type=float, default=None,
+              help="Keep running, reconciling every N seconds (default: once and exit).")
+def reconcile_command(every: float | None) -> None:
+    """Re-enqueue every submission still waiting for a verdict whose job Redis lost."""
+    from intake.db import require_current_schema
+
+    settings = load_settings()
+    require_current_schema(settings)
+    if every:
+        reconcile_forever(settings, interval=every)
+        return
+    count = reconcile(settings)
+    click.echo(f"{count} submission(s) enqueued")
