@@ -1,0 +1,296 @@
+"""The back office: dashboard, rejects queue, a reject's evidence, clear and reprocess, staff accounts.
+
+Every route needs a signed-in staff member (:func:`intake.web.auth.requires`);
+every state change is a POST with a CSRF token and writes an audit event in the
+same transaction. Nothing is deleted. Personal codes are shown to staff but
+never written to a log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select, update
+from werkzeug.utils import secure_filename
+from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from intake import metrics
+from intake.models import Status, Submission, User, utcnow
+from intake.web import chart, queries, render
+from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
+from intake.web.db import db, settings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
+
+OUTCOMES = {
+    "resolved": "Resolved",
+    "customer_contacted": "Customer contacted",
+    "suspected_fraud": "Suspected fraud",
+}
+CLEARABLE = (Status.rejected.value, Status.failed.value)
+REPROCESSABLE = (Status.rejected.value, Status.failed.value)
+
+
+class ClearForm(FlaskForm):
+    outcome = SelectField("Outcome", choices=list(OUTCOMES.items()), validators=[DataRequired()])
+    note = TextAreaField("Note", validators=[DataRequired(), Length(min=3, max=4000)])
+
+
+class ReprocessForm(FlaskForm):
+    note = StringField("Why (optional)", validators=[Optional(), Length(max=1000)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: the CSRF token and nothing else."""
+
+
+class NewUserForm(FlaskForm):
+    name = StringField("User name", validators=[DataRequired(), Length(min=2, max=100)])
+    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+    password = PasswordField("Initial password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)])
+
+
+# ---- dashboard ------------------------------------------------------------------------------------
+@bp.route("/")
+@requires("view")
+def dashboard():
+    data = queries.dashboard(db())
+    try:
+        queue = metrics.queue_stats(settings())
+    except Exception:
+        log.warning("queue statistics unavailable", exc_info=True)
+        queue = None
+    return render_template("dashboard.html", d=data, queue=queue, chart=chart.build(data["days"]),
+                           colour=chart.colour)
+
+
+# ---- rejects queue --------------------------------------------------------------------------------
+def _parse_date(name: str) -> dt.date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        abort(400)
+
+
+@bp.route("/rejects")
+@requires("view")
+def rejects():
+    view = request.args.get("status", "open")
+    if view not in queries.STATUS_VIEWS:
+        abort(400)
+    reason = request.args.get("reason") or None
+    if reason is not None and reason not in queries.known_reasons():
+        abort(400)
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        abort(400)
+    flt = queries.RejectFilter(view=view, reason=reason, date_from=_parse_date("from"),
+                               date_to=_parse_date("to"), page=page)
+    result = queries.rejects_page(db(), flt)
+
+    def page_url(number: int, **changes) -> str:
+        args = {"status": flt.view, "reason": flt.reason or "", "from": request.args.get("from", ""),
+                "to": request.args.get("to", ""), "page": number}
+        args.update(changes)
+        return url_for("backoffice.rejects", **{k: v for k, v in args.items() if v not in ("", None)})
+
+    return render_template("rejects.html", r=result, views=list(queries.STATUS_VIEWS), page_url=page_url,
+                           date_from=request.args.get("from", ""), date_to=request.args.get("to", ""))
+
+
+# ---- one submission ------------------------------------------------------------------------------
+def _submission_or_404(submission_id: int) -> Submission:
+    submission = queries.submission_detail(db(), submission_id)
+    if submission is None:
+        abort(404)
+    return submission
+
+
+def _rendered(submission: Submission) -> render.Rendered:
+    return render.rendered(
+        settings().data_dir, render.key_for(submission.sha256, submission.id),
+        lambda: queries.submission_content(db(), submission.id),
+    )
+
+
+def _field_rows(submission: Submission, profile) -> list[dict]:
+    """Extracted fields next to the current profile, in the form's order, changed ones marked."""
+    report = submission.report or {}
+    fields = report.get("fields") or {}
+    current = (profile.fields if profile else None) or {}
+    try:
+        from forms.schema import FIELD_NAMES
+    except ImportError:  # pragma: no cover
+        FIELD_NAMES = ()
+    names = [n for n in FIELD_NAMES if n in fields or n in current]
+    names += sorted(n for n in set(fields) | set(current) if n not in names)
+    rows = []
+    for name in names:
+        new, old = fields.get(name), current.get(name)
+        rows.append({"name": name, "new": new, "old": old, "in_form": name in fields,
+                     "changed": profile is not None and name in fields and new != old})
+    return rows
+
+
+@bp.route("/submissions/<int:submission_id>")
+@requires("view")
+def submission(submission_id: int):
+    sub = _submission_or_404(submission_id)
+    profile = queries.profile_for(db(), sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id"))
+    return render_template(
+        "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
+        pages=_rendered(sub), trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
+        clear_form=ClearForm(), reprocess_form=ReprocessForm(),
+        can_clear=sub.status in CLEARABLE, can_reprocess=sub.status in REPROCESSABLE,
+    )
+
+
+@bp.route("/submissions/<int:submission_id>/pages/<int:number>.png")
+@requires("view")
+def page_image(submission_id: int, number: int):
+    sub = _submission_or_404(submission_id)
+    path = _rendered(sub).page_path(number)
+    if path is None or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="image/png", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.route("/submissions/<int:submission_id>/original")
+@requires("view")
+def original(submission_id: int):
+    sub = _submission_or_404(submission_id)
+    data = queries.submission_content(db(), sub.id)
+    if data is None:
+        abort(404)
+    audit(current_user.name, "downloaded", sub.id)
+    db().commit()
+    name = secure_filename(sub.filename or "") or f"submission-{sub.id}.pdf"
+    # A download, never displayed in our origin: it is whatever the sender made it.
+    response = Response(data, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{sub.id}-{name}"'
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@bp.route("/submissions/<int:submission_id>/clear", methods=["POST"])
+@requires("clear")
+def clear(submission_id: int):
+    sub = _submission_or_404(submission_id)
+    form = ClearForm()
+    if not form.validate_on_submit():
+        flash("A note and an outcome are required to clear a reject.", "error")
+        return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
+    if form.outcome.data == "suspected_fraud" and not current_user.can("clear_fraud"):
+        abort(403)
+    previous = sub.status
+    now = utcnow()
+    result = db().execute(
+        update(Submission)
+        .where(Submission.id == sub.id, Submission.status == previous, Submission.status.in_(CLEARABLE))
+        .values(status=Status.cleared.value, cleared_by=current_user.name, cleared_at=now,
+                clear_outcome=form.outcome.data, clear_note=form.note.data.strip(), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db().rollback()
+        flash("This submission is not an open reject any more; nothing was changed.", "error")
+        return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
+    audit(current_user.name, "cleared", sub.id, outcome=form.outcome.data, note=form.note.data.strip(),
+          previous_status=previous, main_reason=sub.main_reason)
+    db().commit()
+    metrics.staff_action("clear")
+    flash(f"Submission {sub.id} cleared ({OUTCOMES[form.outcome.data].lower()}).", "ok")
+    return redirect(url_for("backoffice.rejects"), 303)
+
+
+@bp.route("/submissions/<int:submission_id>/reprocess", methods=["POST"])
+@requires("reprocess")
+def reprocess(submission_id: int):
+    sub = _submission_or_404(submission_id)
+    form = ReprocessForm()
+    if not form.validate_on_submit():
+        abort(400)
+    previous = sub.status
+    result = db().execute(
+        update(Submission)
+        .where(Submission.id == sub.id, Submission.status == previous, Submission.status.in_(REPROCESSABLE))
+        .values(status=Status.queued.value, attempts=0, last_error=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db().rollback()
+        flash("Only a rejected or failed submission can be reprocessed; nothing was changed.", "error")
+        return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
+    audit(current_user.name, "reprocess", sub.id, previous_status=previous, previous_reason=sub.main_reason,
+          note=(form.note.data or "").strip())
+    db().commit()
+    metrics.staff_action("reprocess")
+    try:
+        from intake.queue import enqueue_submission
+
+        enqueue_submission(settings(), sub.id)
+        flash(f"Submission {sub.id} was queued for processing again.", "ok")
+    except Exception:
+        # The row is "queued" in the database: the reconciler enqueues it when Redis is back.
+        log.exception("could not enqueue submission %s", sub.id)
+        flash(f"Submission {sub.id} is marked for processing; the queue is unavailable, so it will be "
+              "picked up when it is back.", "warning")
+    return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
+
+
+# ---- staff accounts (admin) ----------------------------------------------------------------------
+@bp.route("/users", methods=["GET", "POST"])
+@requires("manage_users")
+def users():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        problem = check_password_policy(form.password.data)
+        if problem:
+            flash(problem, "error")
+        elif db().scalar(select(User.id).where(User.name == name)) is not None:
+            flash("That user name is taken.", "error")
+        else:
+            db().add(User(name=name, role=form.role.data, password_hash=hash_password(form.password.data)))
+            audit(current_user.name, "user_created", name=name, role=form.role.data)
+            db().commit()
+            flash(f"User {name} created as {form.role.data}.", "ok")
+            return redirect(url_for("backoffice.users"), 303)
+    elif request.method == "POST":
+        flash("Name, role and a password of at least %d characters are required." % MIN_PASSWORD, "error")
+    staff = db().scalars(select(User).order_by(User.name)).all()
+    return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=utcnow())
+
+
+@bp.route("/users/<int:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])
+@requires("manage_users")
+def user_action(user_id: int, action: str):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = db().get(User, user_id)
+    if user is None:
+        abort(404)
+    if action == "deactivate" and user.name == current_user.name:
+        flash("You cannot deactivate your own account.", "error")
+        return redirect(url_for("backoffice.users"), 303)
+    if action == "unlock":
+        user.failed_logins, user.locked_until = 0, None
+    else:
+        user.active = action == "activate"
+    audit(current_user.name, f"user_{action}", name=user.name)
+    db().commit()
+    flash(f"User {user.name}: {action} done.", "ok")
+    return redirect(url_for("backoffice.users"), 303)

@@ -1,0 +1,119 @@
+"""Page images of a submitted PDF for the back office, rendered with pypdfium2 and cached on disk.
+
+A submitted PDF is hostile input, so it is rendered in a child process with
+memory and CPU limits and a wall-clock timeout; a crash or a hang there costs
+one preview, never the web process. The cache is keyed by the document's
+SHA-256 (``<data_dir>/cache/pages/<sha256>/``): rendered once, served many
+times, and nothing about it needs invalidating.
+
+Run as ``python -m intake.web.render OUT_DIR MAX_PAGES SCALE`` with the PDF on stdin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_PAGES = 10
+SCALE = 1.5  # 108 dpi: an A4 page is 893 x 1263 pixels, readable side by side with the fields
+TIMEOUT = 30.0
+MEMORY_LIMIT = 1536 * 1024 * 1024
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    directory: Path
+    pages: int  # images available (at most MAX_PAGES)
+    total: int  # pages in the document
+    error: str | None = None
+
+    def page_path(self, number: int) -> Path | None:
+        if 1 <= number <= self.pages:
+            return self.directory / f"page-{number}.png"
+        return None
+
+
+def cache_dir(data_dir: Path) -> Path:
+    return data_dir / "cache" / "pages"
+
+
+def rendered(data_dir: Path, key: str, load_pdf) -> Rendered:
+    """The page images of the document ``key`` (its SHA-256); ``load_pdf()`` gives the bytes if needed."""
+    if not key or not all(c in "0123456789abcdef" for c in key):
+        raise ValueError("the cache key must be a hex digest")
+    target = cache_dir(data_dir) / key
+    manifest = target / MANIFEST
+    if not manifest.is_file():
+        data = load_pdf()
+        if data is None:
+            return Rendered(target, 0, 0, "no document stored")
+        _render_into(data, target)
+    info = json.loads(manifest.read_text())
+    return Rendered(target, int(info.get("pages", 0)), int(info.get("total", 0)), info.get("error"))
+
+
+def _render_into(data: bytes, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".render-", dir=target.parent))
+    try:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "intake.web.render", str(work), str(MAX_PAGES), str(SCALE)],
+                input=data, capture_output=True, timeout=TIMEOUT,
+            )
+            ok = proc.returncode == 0 and (work / MANIFEST).is_file()
+            error = None if ok else "the document could not be rendered"
+        except subprocess.TimeoutExpired:
+            ok, error = False, "rendering took too long"
+        if not ok:
+            for child in work.iterdir():
+                child.unlink()
+            (work / MANIFEST).write_text(json.dumps({"pages": 0, "total": 0, "error": error}))
+        try:
+            os.rename(work, target)
+        except OSError:  # another request rendered it first
+            pass
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def key_for(sha256: str | None, data_id: int) -> str:
+    """The cache key: the stored SHA-256, or a stable stand-in for a row without one."""
+    return sha256 or hashlib.sha256(f"submission-{data_id}".encode()).hexdigest()
+
+
+def _child(out_dir: str, max_pages: int, scale: float) -> int:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CPU, (int(TIMEOUT), int(TIMEOUT) + 5))
+    import pypdfium2 as pdfium
+
+    data = sys.stdin.buffer.read()
+    pdf = pdfium.PdfDocument(data)
+    try:
+        pdf.init_forms()  # draw the customer's field values, not just the empty boxes
+        total = len(pdf)
+        pages = min(total, max_pages)
+        for i in range(pages):
+            page = pdf[i]
+            image = page.render(scale=scale, may_draw_forms=True).to_pil()
+            image.save(Path(out_dir) / f"page-{i + 1}.png", format="PNG", optimize=True)
+            page.close()
+    finally:
+        pdf.close()
+    (Path(out_dir) / MANIFEST).write_text(json.dumps({"pages": pages, "total": total, "error": None}))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through rendered()
+    sys.exit(_child(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
