@@ -69,6 +69,8 @@ VARIANTS = (
 )
 
 _UTC = _dt.timezone.utc
+#: Declared in person certificates; never fetched (``.invalid`` cannot resolve).
+DEMO_CRL_URL = "http://crl.docintake-demo.invalid/intermediate.crl"
 #: CA validity: wide enough that "expired" person certs still nest inside it.
 _CA_FROM = _dt.datetime(2019, 1, 1, tzinfo=_UTC)
 _CA_UNTIL = _dt.datetime(2045, 1, 1, tzinfo=_UTC)
@@ -456,6 +458,20 @@ class DemoPKI:
         if variant != "self_signed":
             builder = builder.add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+            ).add_extension(
+                # Real qualified certificates declare where revocation data lives; validators only
+                # look for CRLs (even embedded ones) when a distribution point is declared.
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(DEMO_CRL_URL)],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                critical=False,
             )
         cert = builder.sign(issuer_key, hashes.SHA256())
         if variant == "sha1":

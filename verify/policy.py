@@ -1,0 +1,114 @@
+"""The validation policy: what docintake trusts and how much work one document may cost.
+
+A :class:`Policy` is immutable and holds parsed certificates, so one instance can be
+built at start-up and shared by every decision (and every thread).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+
+#: PAdES baseline levels, weakest first.
+LEVELS: tuple[str, ...] = ("B-B", "B-T", "B-LT", "B-LTA")
+MiB = 1024 * 1024
+#: Files considered when a trust-root directory is given.
+_CERT_SUFFIXES = {".pem", ".crt", ".cer", ".der", ".cert"}
+
+
+class PolicyError(ValueError):
+    """The trust configuration cannot be read (a missing file, not a certificate, ...)."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How :func:`verify.decision.decide` judges a document.
+
+    ``trust_roots``: the only anchors a signer (and a timestamp authority) may chain to.
+    ``use_system_trust``: also trust the operating system's roots (off: a bank
+    configures its qualified CAs explicitly). ``min_level``: the lowest PAdES baseline
+    level accepted. ``allow_fetching``: fetch certificates/CRLs/OCSP online (off: only
+    what the document embeds is used, revocation soft-fails). ``max_bytes``,
+    ``max_pages``, ``timeout`` (seconds of wall-clock per decision): beyond them the
+    document is ``too_large``. ``weak_digests``: digest algorithms refused in the
+    signature and in the signer's certificate chain.
+    """
+
+    trust_roots: tuple[asn1_x509.Certificate, ...] = ()
+    use_system_trust: bool = False
+    min_level: str = "B-B"
+    allow_fetching: bool = False
+    max_bytes: int = 20 * MiB
+    max_pages: int = 50
+    timeout: float = 30.0
+    weak_digests: frozenset[str] = field(default_factory=lambda: frozenset({"md5", "sha1"}))
+
+    def __post_init__(self) -> None:
+        if self.min_level not in LEVELS:
+            raise PolicyError(f"min_level must be one of {', '.join(LEVELS)}, not {self.min_level!r}")
+        if self.max_bytes <= 0 or self.max_pages <= 0 or not self.timeout > 0:
+            raise PolicyError("limits must be positive")
+        object.__setattr__(self, "trust_roots", tuple(self.trust_roots))
+        object.__setattr__(self, "weak_digests", frozenset(d.lower() for d in self.weak_digests))
+
+    @classmethod
+    def load(cls, trust_roots: Iterable[str | os.PathLike] = (), **kw) -> "Policy":
+        """Read trust roots from PEM or DER files and from directories of them (not recursive)."""
+        certs: list[asn1_x509.Certificate] = []
+        seen: set[bytes] = set()
+        for path in trust_roots:
+            for cert in load_certificates(path):
+                der = cert.dump()
+                if der not in seen:
+                    seen.add(der)
+                    certs.append(cert)
+        return cls(trust_roots=tuple(certs), **kw)
+
+    def level_at_least(self, level: str | None) -> bool:
+        return level in LEVELS and LEVELS.index(level) >= LEVELS.index(self.min_level)
+
+
+def load_certificates(path: str | os.PathLike) -> list[asn1_x509.Certificate]:
+    """Every certificate in a PEM/DER file, or in the certificate files of a directory."""
+    p = Path(path)
+    if p.is_dir():
+        out: list[asn1_x509.Certificate] = []
+        for child in sorted(p.iterdir()):
+            if child.is_file() and child.suffix.lower() in _CERT_SUFFIXES:
+                out.extend(_read_file(child))
+        if not out:
+            raise PolicyError(f"no certificates in directory {p}")
+        return out
+    if not p.is_file():
+        raise PolicyError(f"trust root not found: {p}")
+    return _read_file(p)
+
+
+def _read_file(p: Path) -> list[asn1_x509.Certificate]:
+    data = p.read_bytes()
+    certs: list[asn1_x509.Certificate] = []
+    try:
+        if pem.detect(data):
+            for type_name, _headers, der in pem.unarmor(data, multiple=True):
+                if type_name in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+                    certs.append(_parse(der))
+        else:
+            certs.append(_parse(data))
+    except PolicyError:
+        raise
+    except Exception as exc:
+        raise PolicyError(f"cannot read certificates from {p}: {exc}") from exc
+    if not certs:
+        raise PolicyError(f"no certificate in {p}")
+    return certs
+
+
+def _parse(der: bytes) -> asn1_x509.Certificate:
+    cert = asn1_x509.Certificate.load(der)
+    cert.native  # force a full parse now, not in the middle of a decision
+    return cert
