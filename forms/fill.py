@@ -29,8 +29,9 @@ def fill_form(pdf: bytes, values: Mapping[str, str | bool]) -> bytes:
         elif not isinstance(value, str):
             raise TypeError(f"{name} is a text or choice field; give it a string")
     for page in writer.pages:
+        # pypdf draws the appearance streams with the form's field font (as a reader does on edit);
+        # auto_regenerate=False keeps NeedAppearances off so viewers show exactly those.
         writer.update_page_form_field_values(page, texts, auto_regenerate=False)
-    writer.set_need_appearances_writer(True)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

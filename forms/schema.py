@@ -57,7 +57,8 @@ class Field:
     """One AcroForm field.
 
     ``rule`` names a check in ``forms.rules.RULES`` applied after normalisation;
-    ``countries`` restricts a country field (None: any ISO 3166-1 alpha-2 code).
+    ``countries`` restricts a country field (None: any ISO 3166-1 alpha-2 code);
+    ``width`` places it on the blank (None: half for short values, full for free text).
     """
 
     name: str
@@ -71,6 +72,7 @@ class Field:
     countries: tuple[str, ...] | None = None
     rule: str | None = None
     must_be_checked: bool = False
+    width: Literal["half", "full"] | None = None
 
     def is_required(self, values: Mapping[str, Value]) -> bool:
         return self.required(values) if isinstance(self.required, When) else self.required
@@ -107,9 +109,9 @@ FIELDS: tuple[Field, ...] = (
     Field("date_of_birth", "date", "identity", "Dzimšanas datums (GGGG-MM-DD)", "Date of birth (YYYY-MM-DD)",
           max_len=10, rule="date_of_birth"),
     Field("phone", "text", "contact", "Tālrunis", "Phone", max_len=40, rule="phone"),
-    Field("email", "text", "contact", "E-pasts", "E-mail", max_len=254, rule="email"),
+    Field("email", "text", "contact", "E-pasts", "E-mail", max_len=254, rule="email", width="half"),
     Field("address_street", "text", "contact", "Iela, māja, dzīvoklis", "Street, house, flat"),
-    Field("address_city", "text", "contact", "Pilsēta, novads", "City, municipality"),
+    Field("address_city", "text", "contact", "Pilsēta, novads", "City, municipality", width="half"),
     Field("address_postcode", "text", "contact", "Pasta indekss", "Postcode", max_len=20, rule="postcode"),
     Field("address_country", "country", "contact", "Valsts", "Country"),
     Field("correspondence_channel", "choice", "contact", "Saziņas kanāls", "Correspondence channel",
@@ -122,7 +124,7 @@ FIELDS: tuple[Field, ...] = (
                    C("pension", "Pensija", "Pension"), C("investments", "Ieguldījumi", "Investments"),
                    C("other", "Cits", "Other"))),
     Field("source_of_funds_other", "text", "kyc", "Cits līdzekļu avots", "Other source of funds",
-          required=When.equals("source_of_funds", "other")),
+          required=When.equals("source_of_funds", "other"), width="half"),
     Field("account_purpose", "choice", "kyc", "Konta izmantošanas mērķis", "Purpose of the account",
           choices=(C("everyday", "Ikdienas norēķini", "Everyday payments"), C("savings", "Uzkrājumi", "Savings"),
                    C("business", "Uzņēmējdarbība", "Business"), C("other", "Cits", "Other"))),
