@@ -94,7 +94,7 @@ def policy(bases):
     from verify.policy import Policy
 
     return Policy.load(trust_roots=[bases.corpus.trust_root], max_bytes=MAX_BYTES,
-                       max_seconds=DECISION_SECONDS)
+                       timeout=DECISION_SECONDS)
 
 
 # ---- the properties ---------------------------------------------------------------------------------

@@ -1,0 +1,469 @@
+"""``docintake bench``: what one decision costs, what the pipeline carries, how much memory it takes.
+
+A benchmark, not a test: it makes its own signed forms with :mod:`verify.demo_pki` in a
+temporary directory, runs, prints a table and (``--json``) writes every figure.
+
+1. Decision cost per form (median, p95) next to the raw floor measured in the same run on the
+   same files: pyHanko's validation of the signature (``PdfFileReader`` +
+   ``validate_pdf_signature`` with the same trust and validation-context settings as the
+   decision) plus pdfplumber's reading of the fields (``forms.extract.extract_fields``), nothing
+   else. Runs are interleaved (raw, decision, decision, raw, ...) so that drift cancels.
+   ``decision_vs_raw_ratio`` = median decision / median raw (target <= 1.1).
+2. End-to-end throughput, mail to profile, through the real pipeline (``docintake poll`` and
+   ``docintake worker --burst`` processes) over a matrix of mailbox (Maildir, IMAP on a private
+   dovecot), database (SQLite, PostgreSQL) and Redis (embedded, server), with 1 and 2 workers,
+   next to the in-process decision throughput. ``pipeline_vs_inprocess_ratio`` = best 1-worker
+   pipeline / in-process (target >= 0.8); ``two_vs_one_worker_ratio`` on the same
+   configuration (target >= 1.7 on 2 cores).
+3. Latency from a mail landing to its profile updated (median, p95) at a steady load below
+   capacity, with ``docintake poll`` looping and two workers running.
+4. Peak resident memory of a worker deciding a 20 MB, 50-page signed form and of the poller on
+   a mail with ten of them (target < 300 MB each), and RSS after 100 and 1,000 decisions in
+   one process (must not grow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+TARGETS = {
+    "decision_vs_raw_ratio": ("<=", 1.1),
+    "pipeline_vs_inprocess_ratio": (">=", 0.8),
+    "two_vs_one_worker_ratio": (">=", 1.7),
+    "peak_rss_mb": ("<", 300),
+}
+BIG_FORM_BYTES = 20_000_000  # "20 MB", under the default 20 MiB limit
+BIG_FORM_PAGES = 50
+
+
+# ---- small helpers ----------------------------------------------------------------------------------
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+def summary_ms(seconds: Sequence[float]) -> dict:
+    ms = [s * 1000 for s in seconds]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 95), 2),
+            "mean_ms": round(statistics.fmean(ms), 2), "min_ms": round(min(ms), 2)}
+
+
+def run_measured(argv: list[str], env: dict | None = None, timeout: float = 1800,
+                 cwd: str | None = None) -> tuple[int, float, str, str]:
+    """Run a child, wait for it with wait4: (exit code, peak RSS MiB of it and its reaped
+    children, stdout, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, usage.ru_maxrss / 1024, out.read().decode(errors="replace"), \
+            err.read().decode(errors="replace")
+
+
+def _last_json(stdout: str) -> dict:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no JSON from the child:\n{stdout[-2000:]}")
+
+
+# ---- 1. decision vs the raw floor ----------------------------------------------------------------------
+def raw_floor(data: bytes, policy) -> None:
+    """pyHanko's validation of the signature plus pdfplumber's extraction of the fields, nothing else."""
+    import pdfplumber
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.settings import KeyUsageConstraints
+    from pyhanko_certvalidator import ValidationContext
+
+    from forms.extract import extract_fields
+
+    reader = PdfFileReader(io.BytesIO(data), strict=True)
+    sig = reader.embedded_signatures[0]
+    vc = ValidationContext(trust_roots=list(policy.trust_roots), allow_fetching=False,
+                           revocation_mode="soft-fail", weak_hash_algos=set(policy.weak_digests))
+    status = validate_pdf_signature(
+        sig, signer_validation_context=vc,
+        key_usage_settings=KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=True))
+    if not (status.intact and status.valid and status.trusted):
+        raise RuntimeError(f"the raw floor does not validate a bench form: {status.summary()}")
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        extract_fields(pdf)
+
+
+def bench_decision(forms, policy, progress) -> dict:
+    from verify.decision import decide
+
+    # warm-up: imports, caches
+    for f in forms[:3]:
+        raw_floor(f.pdf, policy)
+        decide(f.pdf, policy)
+    raw_t: list[float] = []
+    dec_t: list[float] = []
+    accepted = 0
+    reasons: dict[str, int] = {}
+    clock = time.perf_counter
+    for i, f in enumerate(forms):
+        order = ("raw", "decide") if i % 2 == 0 else ("decide", "raw")
+        for what in order:
+            t = clock()
+            if what == "raw":
+                raw_floor(f.pdf, policy)
+                raw_t.append(clock() - t)
+            else:
+                report = decide(f.pdf, policy)
+                dec_t.append(clock() - t)
+                if report.accepted:
+                    accepted += 1
+                for code in report.codes:
+                    reasons[code] = reasons.get(code, 0) + 1
+        progress.update(1)
+    d, r = summary_ms(dec_t), summary_ms(raw_t)
+    paired = [a / b for a, b in zip(dec_t, raw_t)]
+    return {
+        "decision": d,
+        "raw": r,
+        "accepted": accepted,
+        "forms": len(forms),
+        "reasons": reasons,
+        "decision_vs_raw_ratio": round(d["median_ms"] / r["median_ms"], 3),
+        "decision_vs_raw_paired_median": round(statistics.median(paired), 3),
+        "inprocess_throughput_per_s": round(1000 / d["mean_ms"], 3),
+    }
+
+
+def profile_decisions(forms, policy, out_path: Path, count: int = 40) -> str:
+    """A pyinstrument profile of ``count`` decisions; writes text (and HTML next to it)."""
+    from pyinstrument import Profiler
+
+    from verify.decision import decide
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for f in forms[:count]:
+        decide(f.pdf, policy)
+    profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    out_path.write_text(text)
+    out_path.with_suffix(".html").write_text(profiler.output_html())
+    return text
+
+
+# ---- 4. memory ------------------------------------------------------------------------------------------
+def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick: bool, progress) -> dict:
+    from worker.bench_corpus import make_mail
+    from worker.bench_pipeline import Config, Installation, poll_once_args
+
+    out: dict[str, Any] = {}
+    big = corpus.signed(900_000, pad_to=(BIG_FORM_PAGES, BIG_FORM_BYTES))
+    big_path = workdir / "big-form.pdf"
+    big_path.write_bytes(big.pdf)
+    out["big_form_bytes"] = len(big.pdf)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    # the decision alone, in a fresh process
+    code, peak, stdout, stderr = run_measured(
+        [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_root), str(big_path)], env=env)
+    if code != 0:
+        raise RuntimeError(f"bench_child decide failed:\n{stderr[-3000:]}")
+    out["big_form_decision"] = _last_json(stdout)["result"]
+    out["big_form_decision"]["process_peak_rss_mb"] = round(peak, 1)
+    progress.update(1)
+
+    # a real worker (``docintake worker --burst``, fork class: peak of the worker and its horse)
+    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "mem-worker", corpus.trust_root,
+                      services) as inst:
+        inst.import_customers([big])
+        inst.deliver(make_mail(big.pdf, index=big.index), "big.mail")
+        inst.cli(*poll_once_args(), check=True)
+        code, peak, _, stderr = run_measured(inst.argv("worker", "--burst"), env=inst.full_env(), cwd=str(inst.root))
+        if code != 0:
+            raise RuntimeError(f"worker --burst failed:\n{stderr[-3000:]}")
+        out["worker_big_form_peak_rss_mb"] = round(peak, 1)
+        out["worker_big_form_counts"] = inst.counts()
+        code, peak, _, stderr = run_measured(inst.argv("worker", "--burst", "--worker-class", "simple"),
+                                             env=inst.full_env(), cwd=str(inst.root))
+        out["worker_idle_peak_rss_mb"] = round(peak, 1)
+    progress.update(1)
+
+    # the poller on one mail with ten such attachments
+    attachments = 3 if quick else 10
+    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "mem-poll", corpus.trust_root,
+                      services) as inst:
+        raw = make_mail([big.pdf] * attachments, index=big.index)
+        out["big_mail_bytes"] = len(raw)
+        out["big_mail_attachments"] = attachments
+        inst.deliver(raw, "big10.mail")
+        del raw
+        code, peak, _, stderr = run_measured(inst.argv(*poll_once_args()), env=inst.full_env(), cwd=str(inst.root))
+        if code != 0:
+            raise RuntimeError(f"poll failed:\n{stderr[-3000:]}")
+        out["poller_big_mail_peak_rss_mb"] = round(peak, 1)
+        out["poller_big_mail_counts"] = inst.counts()
+    progress.update(1)
+
+    # RSS after 100 and 1,000 decisions in one process
+    files = []
+    for f in forms[:50]:
+        p = workdir / "growth" / f"form-{f.index}.pdf"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(f.pdf)
+        files.append(str(p))
+    checkpoints = sorted({10, min(100, growth_n), growth_n})
+    code, peak, stdout, stderr = run_measured(
+        [sys.executable, "-m", "worker.bench_child", "growth", str(corpus.trust_root), str(growth_n),
+         ",".join(map(str, checkpoints)), *files], env=env, timeout=3600)
+    if code != 0:
+        raise RuntimeError(f"bench_child growth failed:\n{stderr[-3000:]}")
+    growth = _last_json(stdout)["result"]
+    rss = growth["rss_mb"]
+    first = rss[str(min(100, growth_n))]
+    last = rss[str(growth_n)]
+    growth["growth_mb"] = round(last - first, 1)
+    growth["growth_pct"] = round(100 * (last - first) / first, 1)
+    out["growth"] = growth
+    progress.update(1)
+    out["peak_rss_mb"] = max(out["worker_big_form_peak_rss_mb"], out["poller_big_mail_peak_rss_mb"])
+    return out
+
+
+# ---- the command ------------------------------------------------------------------------------------------
+QUICK_MATRIX = [("maildir", "sqlite", "embedded", (1,))]
+SUBSET_MATRIX = [
+    ("maildir", "sqlite", "embedded", (1, 2)),
+    ("maildir", "postgresql", "server", (1, 2)),
+    ("imap", "postgresql", "server", (2,)),
+    ("imap", "sqlite", "embedded", (1,)),
+]
+FULL_MATRIX = [(m, d, r, (1, 2)) for m in ("maildir", "imap") for d in ("sqlite", "postgresql")
+               for r in ("embedded", "server")]
+
+
+def met(key: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    op, target = TARGETS[key]
+    ok = {"<=": value <= target, ">=": value >= target, "<": value < target}[op]
+    return "met" if ok else "MISSED"
+
+
+def render_table(res: dict) -> str:
+    rows: list[tuple[str, str, str]] = []
+    dv = res["decision"]
+    rows.append(("decision per form (median / p95)", f"{dv['decision']['median_ms']:.1f} / {dv['decision']['p95_ms']:.1f} ms", ""))
+    rows.append(("raw floor per form (median / p95)", f"{dv['raw']['median_ms']:.1f} / {dv['raw']['p95_ms']:.1f} ms", ""))
+    rows.append(("decision / raw (medians)", f"{res['decision_vs_raw_ratio']:.3f}",
+                 f"<= 1.1 {met('decision_vs_raw_ratio', res['decision_vs_raw_ratio'])}"))
+    rows.append(("in-process decisions", f"{dv['inprocess_throughput_per_s']:.2f} /s", "1 process"))
+    for run in res.get("pipeline", []):
+        rows.append((f"pipeline {run['config']} x{run['workers']}",
+                     f"{run['throughput_per_s']:.2f} /s",
+                     f"{run['forms']} forms in {run['seconds']:.1f}s, poll {run['poll_seconds']:.1f}s"))
+    if res.get("pipeline_vs_inprocess_ratio") is not None:
+        rows.append(("pipeline (1 worker) / in-process", f"{res['pipeline_vs_inprocess_ratio']:.3f}",
+                     f">= 0.8 {met('pipeline_vs_inprocess_ratio', res['pipeline_vs_inprocess_ratio'])}"))
+    if res.get("two_vs_one_worker_ratio") is not None:
+        rows.append(("2 workers / 1 worker", f"{res['two_vs_one_worker_ratio']:.3f}",
+                     f">= 1.7 {met('two_vs_one_worker_ratio', res['two_vs_one_worker_ratio'])}"))
+    lat = res.get("latency")
+    if lat:
+        rows.append((f"latency mail->profile ({lat['config']}, {lat['rate_per_s']:.1f}/s)",
+                     f"{lat['median_s']:.2f} / {lat['p95_s']:.2f} s",
+                     f"median / p95, poll every {lat['poll_interval_s']}s, {lat['decided']}/{lat['mails']}"))
+    mem = res.get("memory")
+    if mem:
+        rows.append(("worker RSS, 20 MB 50-page form", f"{mem['worker_big_form_peak_rss_mb']:.0f} MB",
+                     f"< 300 {'met' if mem['worker_big_form_peak_rss_mb'] < 300 else 'MISSED'}"))
+        rows.append((f"poller RSS, mail with {mem['big_mail_attachments']} such PDFs",
+                     f"{mem['poller_big_mail_peak_rss_mb']:.0f} MB",
+                     f"< 300 {'met' if mem['poller_big_mail_peak_rss_mb'] < 300 else 'MISSED'}"))
+        g = mem["growth"]
+        marks = ", ".join(f"{k}: {v:.0f} MB" for k, v in g["rss_mb"].items())
+        rows.append(("RSS over decisions in one process", marks, f"growth {g['growth_mb']:+.1f} MB ({g['growth_pct']:+.1f}%)"))
+    w1 = max(len(r[0]) for r in rows)
+    w2 = max(len(r[1]) for r in rows)
+    lines = [f"{'measure'.ljust(w1)}  {'value'.ljust(w2)}  target / note", "-" * (w1 + w2 + 30)]
+    lines += [f"{a.ljust(w1)}  {b.ljust(w2)}  {c}" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def draw_plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    by_config: dict[str, list[tuple[int, float]]] = {}
+    for run in res.get("pipeline", []):
+        by_config.setdefault(run["config"], []).append((run["workers"], run["throughput_per_s"]))
+    for name, points in sorted(by_config.items()):
+        points.sort()
+        ax1.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    inproc = res["decision"]["inprocess_throughput_per_s"]
+    ax1.plot([1, 2], [inproc, 2 * inproc], linestyle="--", color="grey", label="in-process x workers (ideal)")
+    ax1.set_xlabel("workers")
+    ax1.set_ylabel("forms / s (mail to profile)")
+    ax1.set_xticks([1, 2])
+    ax1.set_title("Throughput vs workers")
+    ax1.legend(fontsize=7)
+    lat = res.get("latency")
+    if lat and lat["latencies_s"]:
+        ax2.hist(lat["latencies_s"], bins=30, color="tab:blue", alpha=0.8)
+        ax2.axvline(lat["median_s"], color="k", linestyle="--", label=f"median {lat['median_s']:.2f}s")
+        ax2.axvline(lat["p95_s"], color="r", linestyle=":", label=f"p95 {lat['p95_s']:.2f}s")
+        ax2.legend(fontsize=8)
+        ax2.set_title(f"Latency mail -> profile at {lat['rate_per_s']:.1f} mails/s ({lat['config']})")
+    else:
+        ax2.set_title("Latency (not measured)")
+    ax2.set_xlabel("seconds")
+    ax2.set_ylabel("mails")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@click.command("bench")
+@click.option("--forms", "n_forms", type=click.IntRange(1), default=200, show_default=True,
+              help="Signed forms to decide (and to send through each pipeline run).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every figure as JSON to this file ('-' for standard output).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw throughput vs workers and the latency distribution (PNG).")
+@click.option("--quick", is_flag=True,
+              help="Small mode: one pipeline run (Maildir, SQLite, embedded Redis, 1 worker), no latency run, "
+                   "a 3-attachment mail and 50 decisions for the memory figures.")
+@click.option("--matrix", type=click.Choice(["subset", "full"]), default="subset", show_default=True,
+              help="Pipeline configurations: a subset covering every dimension, or all 8.")
+@click.option("--growth", "growth_n", type=click.IntRange(10), default=None,
+              help="Decisions for the RSS growth check (default 1000; 50 with --quick).")
+@click.option("--latency-mails", type=click.IntRange(1), default=None,
+              help="Mails fed at a steady rate for the latency figures (default: --forms, at most 150).")
+@click.option("--postgres", default="postgresql://postgres@127.0.0.1:5432/test", show_default=True,
+              help="PostgreSQL to create a throw-away database on (libpq URL of any database there).")
+@click.option("--redis", "redis_server", default="redis://127.0.0.1:6379", show_default=True,
+              help="Redis server; a free db number 1..15 is reserved and flushed.")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also profile 40 decisions with pyinstrument (text here, HTML next to it).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the generated forms and installations here (default: a temp dir, removed).")
+def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, quick: bool, matrix: str,
+                  growth_n: int | None, latency_mails: int | None, postgres: str, redis_server: str,
+                  profile_path: Path | None, workdir: Path | None) -> None:
+    """Benchmark the decision, the pipeline and memory on forms it signs itself."""
+    from tqdm import tqdm
+
+    from verify.policy import Policy
+    from worker.bench_corpus import Corpus
+    from worker.bench_pipeline import Config, Installation, Services, run_latency, run_throughput
+
+    services = Services(postgres_admin=postgres, redis_server=redis_server)
+    growth_n = growth_n or (50 if quick else 1000)
+    configs = QUICK_MATRIX if quick else (FULL_MATRIX if matrix == "full" else SUBSET_MATRIX)
+    stack = contextlib.ExitStack()
+    if workdir is None:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="docintake-bench-")))
+    workdir.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {
+        "version": 1,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "loadavg_at_start": list(os.getloadavg())},
+        "forms": n_forms,
+        "quick": quick,
+        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
+    }
+    with stack:
+        corpus = Corpus(workdir / "corpus")
+        forms = [f for f in tqdm(corpus.forms(n_forms), total=n_forms, desc="signing forms", unit="form",
+                                 file=sys.stderr)]
+        policy = Policy.load(trust_roots=[corpus.trust_root])
+
+        with tqdm(total=n_forms, desc="decision vs raw", unit="form", file=sys.stderr) as bar:
+            res["decision"] = bench_decision(forms, policy, bar)
+        res["decision_vs_raw_ratio"] = res["decision"]["decision_vs_raw_ratio"]
+        if profile_path:
+            profile_decisions(forms, policy, profile_path)
+
+        runs = []
+        total = sum(len(w) for *_, w in configs) * n_forms
+        with tqdm(total=total, desc="pipeline runs", unit="form", file=sys.stderr) as bar:
+            for mailbox, database, redis_kind, worker_counts in configs:
+                for workers in worker_counts:
+                    cfg = Config(mailbox, database, redis_kind)
+                    bar.set_postfix_str(f"{cfg.name} x{workers}")
+                    with Installation(cfg, workdir / f"run-{cfg.name}-{workers}", corpus.trust_root,
+                                      services) as inst:
+                        runs.append(run_throughput(inst, forms, workers, progress=bar))
+        res["pipeline"] = runs
+        inproc = res["decision"]["inprocess_throughput_per_s"]
+        ones = {r["config"]: r for r in runs if r["workers"] == 1}
+        twos = {r["config"]: r for r in runs if r["workers"] == 2}
+        best1 = max(ones.values(), key=lambda r: r["throughput_per_s"]) if ones else None
+        res["pipeline_vs_inprocess_ratio"] = round(best1["throughput_per_s"] / inproc, 3) if best1 else None
+        res["pipeline_vs_inprocess_config"] = best1["config"] if best1 else None
+        both = [c for c in ones if c in twos]
+        ratios = {c: round(twos[c]["throughput_per_s"] / ones[c]["throughput_per_s"], 3) for c in both}
+        res["two_vs_one_worker_ratios"] = ratios
+        res["two_vs_one_worker_ratio"] = max(ratios.values()) if ratios else None
+
+        if not quick:
+            capacity = twos.get("maildir+sqlite+embedded", best1 or runs[0])["throughput_per_s"]
+            rate = round(0.5 * capacity, 2)
+            n_lat = latency_mails or min(n_forms, 150)
+            lat_forms = list(corpus.forms(n_lat, start=100_000))
+            with tqdm(total=n_lat, desc=f"latency at {rate}/s", unit="mail", file=sys.stderr) as bar, \
+                    Installation(Config("maildir", "sqlite", "embedded"), workdir / "latency", corpus.trust_root,
+                                 services) as inst:
+                lat = run_latency(inst, lat_forms, rate, workers=2, progress=bar)
+            values = lat["latencies_s"]
+            lat["median_s"] = round(statistics.median(values), 3) if values else None
+            lat["p95_s"] = round(percentile(values, 95), 3) if values else None
+            res["latency"] = lat
+
+        with tqdm(total=4, desc="memory", unit="step", file=sys.stderr) as bar:
+            res["memory"] = bench_memory(corpus, workdir, forms, services, growth_n=growth_n, quick=quick,
+                                         progress=bar)
+        res["peak_rss_mb"] = res["memory"]["peak_rss_mb"]
+        res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        res["machine"]["loadavg_at_end"] = list(os.getloadavg())
+
+    click.echo(render_table(res))
+    if plot_path:
+        draw_plot(res, plot_path)
+        click.echo(f"plot: {plot_path}")
+    if json_path:
+        text = json.dumps(res, indent=1, default=str)
+        if str(json_path) == "-":
+            click.echo(text)
+        else:
+            json_path.write_text(text + "\n")
+            click.echo(f"json: {json_path}")

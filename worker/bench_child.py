@@ -1,0 +1,86 @@
+"""Child processes of the benchmark, so that memory is measured in a process of its own.
+
+``python -m worker.bench_child growth TRUST_ROOT N CHECKPOINTS FILE...``
+    decides the files round-robin N times in this one process (the worker's decision path,
+    :func:`worker.decide.decide_document`) and prints a JSON line with the resident set
+    size (VmRSS) after each checkpoint, e.g. ``10,100,1000``.
+``python -m worker.bench_child decide TRUST_ROOT FILE``
+    decides one file and prints its verdict, seconds and peak RSS (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, MiB (from /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _settings(trust_root: str):
+    from intake.config import Settings
+
+    return Settings(trust_roots=(Path(trust_root),), secret_key="bench")
+
+
+def growth(trust_root: str, n: int, checkpoints: list[int], files: list[str]) -> dict:
+    from worker.decide import decide_document
+
+    settings = _settings(trust_root)
+    docs = [Path(f).read_bytes() for f in files]
+    marks = set(checkpoints)
+    out = {"rss_mb": {}, "accepted": 0, "decisions": n, "start_rss_mb": round(rss_mb(), 1)}
+    started = time.monotonic()
+    for i in range(1, n + 1):
+        decision = decide_document(docs[i % len(docs)], settings)
+        out["accepted"] += bool(decision.accepted)
+        if i in marks:
+            out["rss_mb"][str(i)] = round(rss_mb(), 1)
+            print(json.dumps({"progress": i}), flush=True)
+    out["seconds"] = round(time.monotonic() - started, 2)
+    out["peak_rss_mb"] = round(peak_mb(), 1)
+    return out
+
+
+def decide_one(trust_root: str, file: str) -> dict:
+    from worker.decide import decide_document
+
+    settings = _settings(trust_root)
+    data = Path(file).read_bytes()
+    started = time.monotonic()
+    decision = decide_document(data, settings)
+    return {"accepted": decision.accepted, "reasons": [r.get("code") for r in decision.reasons],
+            "seconds": round(time.monotonic() - started, 3), "bytes": len(data),
+            "peak_rss_mb": round(peak_mb(), 1)}
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[0]
+    if cmd == "growth":
+        result = growth(argv[1], int(argv[2]), [int(x) for x in argv[3].split(",")], argv[4:])
+    elif cmd == "decide":
+        result = decide_one(argv[1], argv[2])
+    else:
+        print(f"unknown command {cmd}", file=sys.stderr)
+        return 2
+    print(json.dumps({"result": result}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
