@@ -38,7 +38,7 @@ REPROCESSABLE = (Status.rejected.value, Status.failed.value)
 
 
 class ClearForm(FlaskForm):
-    outcome = SelectField("Outcome", choices=list(OUTCOMES.items()), validators=[DataRequired()])
+    outcome = SelectField("Outcome", choices=list(OUTCOMES), validators=[DataRequired()])
     note = TextAreaField("Note", validators=[DataRequired(), Length(min=3, max=4000)])
 
 
@@ -52,7 +52,7 @@ class ActionForm(FlaskForm):
 
 class NewUserForm(FlaskForm):
     name = StringField("User name", validators=[DataRequired(), Length(min=2, max=100)])
-    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+    role = SelectField("Role", choices=list(ROLES))
     password = PasswordField("Initial password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)])
 
 
