@@ -170,9 +170,12 @@ _PHONE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberTyp
 
 @rule("phone")
 def phone(text: str, values: Mapping[str, Value]) -> str:
+    region = _country(values, "address_country")
     try:
-        number = phonenumbers.parse(text, _country(values, "address_country"))
-    except phonenumbers.NumberParseException:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if region is None and exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return text  # a local number needs address_country, which is blamed itself
         raise RuleViolation("is not a phone number (write it with the country code, e.g. +371 ...)") from None
     if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _PHONE_TYPES:
         raise RuleViolation("is not a valid mobile or fixed-line phone number")
