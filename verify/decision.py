@@ -85,6 +85,9 @@ class _State:
     revocation_checked: bool | None = None
 
     def add(self, code: str, message: str = "", field_name: str | None = None) -> None:
+        """Record a reason; a document-level code is recorded once (its first, most specific message)."""
+        if field_name is None and any(r.code == code and r.field is None for r in self.reasons):
+            return
         self.reasons.append(Reason(code, field_name, mask_codes(message)))
 
     def report(self, started: float) -> Report:
@@ -376,8 +379,14 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
     if state.level is None:
         why = f"SubFilter {subfilter or 'missing'}" if subfilter != _PADES_SUBFILTER else "no signing-certificate attribute"
         state.add("signature_invalid", f"not a PAdES baseline signature ({why}); {policy.min_level} is required")
-    elif not policy.level_at_least(state.level):
-        state.add("signature_invalid", f"signature level {state.level} is below the required {policy.min_level}")
+    elif not policy.level_at_least(status.get("proven_level")):
+        if policy.level_at_least(state.level):
+            state.add(
+                "signature_invalid",
+                f"the timestamps making this {state.level} are not from a trusted TSA; {policy.min_level} is required",
+            )
+        else:
+            state.add("signature_invalid", f"signature level {state.level} is below the required {policy.min_level}")
     return _Signed(revision_bytes, cert, True)
 
 
@@ -440,7 +449,7 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
         return None
     kwargs["validation_moment"] = moment
     state.revocation_checked = _revocation_covered(sig.signer_cert, revinfo)
-    state.level = await _level(sig, reader, doc_timestamps, trusted_ts, revinfo, ts_vc)
+    state.level, kwargs["proven_level"] = await _level(sig, reader, doc_timestamps, tst, revinfo, ts_vc)
     return kwargs
 
 
@@ -538,40 +547,52 @@ def _revocation_covered(cert, revinfo: _Revinfo) -> bool:
     return False
 
 
-async def _level(sig, reader, doc_timestamps, trusted_ts: bool, revinfo: _Revinfo, ts_vc) -> str | None:
-    """PAdES baseline level: B-B (ETSI.CAdES.detached + signing-certificate attribute), B-T (a
-    trusted signature timestamp or document timestamp), B-LT (+ a DSS), B-LTA (+ a trusted
-    document timestamp over the DSS)."""
+async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> tuple[str | None, str | None]:
+    """PAdES baseline level as ``(present, proven)``.
+
+    B-B: ETSI.CAdES.detached with a signing-certificate attribute; B-T: + a signature
+    timestamp or a later document timestamp; B-LT: + a DSS with validation data; B-LTA: + a
+    document timestamp after the DSS. ``present`` counts timestamps that are intact and
+    cryptographically valid; ``proven`` only those from a trusted TSA.
+    """
     from pyhanko.sign.validation import generic_cms
     from pyhanko.sign.validation.status import TimestampSignatureStatus
 
     if str(sig.sig_object.get("/SubFilter", "")) != _PADES_SUBFILTER:
-        return None
+        return None, None
     try:
         attrs = {a["type"].native for a in sig.signer_info["signed_attrs"]}
     except Exception:
-        return None
+        return None, None
     if not attrs & {"signing_certificate_v2", "signing_certificate"}:
-        return None
-    trusted_doc_ts: list[int] = []
+        return None, None
+    doc_ts: list[tuple[int, bool]] = []  # (revision, trusted) of intact, valid document timestamps
     for ts in doc_timestamps:
         if ts.signed_revision <= sig.signed_revision:
             continue
         try:
             kw = await generic_cms.validate_tst_signed_data(ts.signed_data, ts_vc, ts.compute_digest)
             st = TimestampSignatureStatus(**kw)
-            if st.intact and st.valid and st.trusted:
-                trusted_doc_ts.append(ts.signed_revision)
+            if st.intact and st.valid:
+                doc_ts.append((ts.signed_revision, bool(st.trusted)))
         except Exception:
             continue
-    if not (trusted_ts or trusted_doc_ts):
-        return "B-B"
-    if not revinfo.has_dss or not (revinfo.crls or revinfo.ocsps or revinfo.certs):
-        return "B-T"
-    dss_revision = _dss_revision(reader)
-    if dss_revision is not None and any(r > dss_revision for r in trusted_doc_ts):
-        return "B-LTA"
-    return "B-LT"
+    sig_ts = tst is not None and tst.intact and tst.valid
+    sig_ts_trusted = sig_ts and bool(tst.trusted)
+    has_lt_data = revinfo.has_dss and bool(revinfo.crls or revinfo.ocsps or revinfo.certs)
+    dss_revision = _dss_revision(reader) if has_lt_data else None
+
+    def level(need_trust: bool) -> str:
+        stamps = [rev for rev, trusted in doc_ts if trusted or not need_trust]
+        if not ((sig_ts_trusted if need_trust else sig_ts) or stamps):
+            return "B-B"
+        if not has_lt_data:
+            return "B-T"
+        if dss_revision is not None and any(rev > dss_revision for rev in stamps):
+            return "B-LTA"
+        return "B-LT"
+
+    return level(False), level(True)
 
 
 def _dss_revision(reader) -> int | None:

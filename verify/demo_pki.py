@@ -515,6 +515,15 @@ class DemoPKI:
             fixed_dt=fixed_dt,
         )
 
+    def document_timestamp(self, pdf: bytes, *, fixed_dt: _dt.datetime | None = None) -> bytes:
+        """Append a PAdES document timestamp (``/DocTimeStamp``) from the demo TSA."""
+        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+        from pyhanko.sign import signers
+
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        out = signers.PdfTimeStamper(self.timestamper(fixed_dt)).timestamp_pdf(writer, md_algorithm="sha256")
+        return out.getvalue()
+
     def sign_pdf(self, pdf: bytes, identity: Identity, **kwargs) -> bytes:
         """:func:`sign_pdf` with this PKI's timestamper."""
         kwargs.setdefault("pki", self)
