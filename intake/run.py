@@ -53,42 +53,18 @@ def prepare_database(settings: Settings) -> str | None:
     return f"database schema upgraded from {current or 'empty'} to {head} ({settings.resolved_database_url})"
 
 
-def make_source(settings: Settings):
-    """The mailbox: IMAP when ``imap_host`` is set, else the Maildir (created if missing)."""
-    import intake.poller as poller
-
-    factory = getattr(poller, "source_from_settings", None) or getattr(poller, "make_source", None)
-    if factory is not None:
-        return factory(settings)
-    from intake.sources import ImapSource, MaildirSource
-
-    if settings.imap_host:
-        return ImapSource.from_settings(settings)
-    maildir = Path(settings.resolved_maildir)
-    for sub in ("new", "cur", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    return MaildirSource(maildir, batch=settings.imap_batch)
-
-
 def poll_forever(settings: Settings, stop: threading.Event) -> None:
-    from intake.poller import poll_once
+    """``intake.poller.poll_once`` every ``poll_interval`` seconds until ``stop`` is set."""
+    from intake.poller import poll_once, report_metrics
+    from intake.sources import source_from_settings
 
-    source = None
     while not stop.is_set():
+        started = time.monotonic()
         try:
-            if source is None:
-                source = make_source(settings)
-            poll_once(settings, source)
+            report_metrics(poll_once(settings, source_from_settings(settings), stop=stop.is_set))
         except Exception:  # noqa: BLE001 - keep polling; the next round reconnects
             log.exception("poller: round failed; trying again in %ss", settings.poll_interval)
-            if source is not None:
-                with contextlib.suppress(Exception):
-                    source.close()
-            source = None
-        stop.wait(settings.poll_interval)
-    if source is not None:
-        with contextlib.suppress(Exception):
-            source.close()
+        stop.wait(max(0.5, settings.poll_interval - (time.monotonic() - started)))
 
 
 def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
