@@ -343,10 +343,22 @@ def _input(c: Canvas, f: Field, x: float, y: float, width: float, lang: Lang,
                   fontName="Helvetica", fontSize=FIELD_TEXT_SIZE, tooltip=_both(f, lang),
                   fieldFlags="required" if f.required is True else "")
     if f.kind in ("choice", "country"):
+        _drop_down_arrow(c, x + width - 11, y + BOX_H / 2)
         options = [(PLACEHOLDER, ""), *_choice_options(f, lang, countries)]
         c.acroForm.choice(options=options, value=PLACEHOLDER, maxlen=0, **common)
     else:
         c.acroForm.textfield(value="", maxlen=f.max_len, **common)
+
+
+def _drop_down_arrow(c: Canvas, x: float, y: float) -> None:
+    """A printed hint that the box is a list; readers draw their own button only on focus."""
+    c.setFillColor(MUTED)
+    path = c.beginPath()
+    path.moveTo(x - 3.5, y + 1.8)
+    path.lineTo(x + 3.5, y + 1.8)
+    path.lineTo(x, y - 2.2)
+    path.close()
+    c.drawPath(path, stroke=0, fill=1)
 
 
 def _choice_options(f: Field, lang: Lang, countries: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -12,6 +12,8 @@ Type0 one, because form-field appearance generation expects 8-bit fonts.
 from __future__ import annotations
 
 import io
+import logging
+import unicodedata
 from pathlib import Path
 
 from fontTools import subset
@@ -24,15 +26,19 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 FIELD_FONT = "/DejaVuField"
 CODE_PAGE = "cp1257"
 FIRST_CODE = 32
+# The subsetter reports every step at INFO, which floods an application's INFO log.
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
 
 def _code_page() -> dict[int, str]:
     chars = {}
     for code in range(FIRST_CODE, 256):
         try:
-            chars[code] = bytes([code]).decode(CODE_PAGE)
+            char = bytes([code]).decode(CODE_PAGE)
         except UnicodeDecodeError:
             continue
+        if unicodedata.category(char) != "Cc":
+            chars[code] = char
     return chars
 
 
