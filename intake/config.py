@@ -2,7 +2,8 @@
 
 Precedence (later wins): built-in defaults, the TOML file named by
 ``DOCINTAKE_CONFIG`` (or ``docintake.toml`` in the data directory if it
-exists), then ``DOCINTAKE_*`` environment variables. Each setting's env name
+exists), then ``DOCINTAKE_*`` environment variables, then the keyword
+overrides given to :func:`load_settings` (command-line options). Each setting's env name
 is ``DOCINTAKE_`` + the upper-cased field name; TOML keys are the field names.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +107,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     env = os.environ if env is None else env
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
-    data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", overrides.get("data_dir") or "./var"))
+    data_dir = Path(overrides.get("data_dir") or env.get(ENV_PREFIX + "DATA_DIR") or "./var")
     config_file = env.get(ENV_PREFIX + "CONFIG") or (data_dir / "docintake.toml")
     config_path = Path(config_file)
     if config_path.is_file():
@@ -113,27 +115,59 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             for key, raw in tomllib.load(fh).items():
                 if key not in fields:
                     raise ValueError(f"{config_path}: unknown setting {key!r}")
-                values[key] = _coerce(fields[key], raw)
+                values[key] = _coerce_named(fields[key], raw, str(config_path))
     for name, f in fields.items():
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = _coerce(f, raw)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            values[name] = _coerce_named(f, raw, ENV_PREFIX + name.upper())
+    for name, raw in overrides.items():
+        if name not in fields:
+            raise ValueError(f"unknown setting {name!r}")
+        if raw is not None:
+            values[name] = _coerce_named(fields[name], raw, f"option {name}")
     settings = Settings(**values)
     if not settings.secret_key:
         settings = settings.with_(secret_key=_persistent_secret(settings.data_dir))
     return settings
 
 
+def _coerce_named(f: dataclasses.Field, raw: Any, source: str) -> Any:
+    try:
+        return _coerce(f, raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {f.name} = {raw!r} is not a valid {f.type}: {exc}") from None
+
+
 def _persistent_secret(data_dir: Path) -> str:
-    """A per-installation secret kept in the data directory, so sessions survive restarts."""
+    """A per-installation secret kept in the data directory, so sessions survive restarts.
+
+    Several processes may start at once: the key is written to a private temporary file and
+    hard-linked into place, so the file appears complete or not at all, and a process that
+    loses the race reads the winner's key.
+    """
     path = data_dir / "secret_key"
     try:
-        return path.read_text().strip()
+        return _read_secret(path)
     except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".secret_key.", dir=data_dir)  # mode 0o600
+    try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(key)
-        return key
+            fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won: use its key
+    finally:
+        os.unlink(tmp)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it (a new secret is made) or set DOCINTAKE_SECRET_KEY")
+    return key

@@ -7,14 +7,17 @@ not at the newest migration (:func:`require_current_schema`).
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Settings
@@ -23,7 +26,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class SchemaOutOfDate(RuntimeError):
-    pass
+    """The database schema is not the one this code needs (older, newer, or absent)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached."""
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -102,17 +109,72 @@ def schema_status(settings: Settings) -> tuple[str | None, str]:
     """(current revision in the database, newest revision in the code)."""
     head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
     with get_engine(settings).connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = _quiet_context(conn).get_current_revision()
     return current, head
+
+
+def _quiet_context(conn) -> MigrationContext:
+    """A MigrationContext without Alembic's "Context impl ..." INFO lines, which every command
+    would otherwise print, since every command reads the revision."""
+    log = logging.getLogger("alembic.runtime.migration")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(conn)
+    finally:
+        log.setLevel(level)
 
 
 def require_current_schema(settings: Settings) -> None:
     current, head = schema_status(settings)
-    if current != head:
+    if current == head:
+        return
+    script = ScriptDirectory.from_config(alembic_config(settings))
+    known = current is None or any(rev.revision == current for rev in script.walk_revisions())
+    if not known:
         raise SchemaOutOfDate(
-            f"the database schema is at {current or 'nothing'}, the code needs {head}: "
-            f"run `docintake db upgrade` first ({_safe_url(settings)})"
+            f"the database schema is at {current}, which this version of docintake does not know "
+            f"(its newest is {head}): the database was upgraded by a newer docintake ({_safe_url(settings)})"
         )
+    raise SchemaOutOfDate(
+        f"the database schema is at {current or 'nothing'}, the code needs {head}: "
+        f"run `docintake db upgrade` first ({_safe_url(settings)})"
+    )
+
+
+def open_store(settings: Settings | None = None) -> Settings:
+    """The settings (loaded when not given), after checking the database is reachable and current.
+
+    Every command but ``docintake db upgrade`` / ``db status`` starts with this (or
+    :func:`store_command`); raises :class:`SchemaOutOfDate` or :class:`StoreUnavailable`.
+    """
+    if settings is None:
+        from intake.config import load_settings
+
+        settings = load_settings()
+    try:
+        require_current_schema(settings)
+    except OperationalError as exc:
+        raise StoreUnavailable(
+            f"cannot reach the database {_safe_url(settings)}: {str(exc.orig or exc).strip().splitlines()[0]}"
+        ) from exc
+    return settings
+
+
+def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Click command decorator: load the settings, refuse an unusable schema with a clear message
+    (exit status 1), and pass ``settings`` to the command as its first argument."""
+    import click
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            settings = open_store()
+        except (SchemaOutOfDate, StoreUnavailable, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        return func(settings, *args, **kwargs)
+
+    return wrapper
 
 
 def _safe_url(settings: Settings) -> str:

@@ -1,0 +1,115 @@
+"""intake.db: every command but ``db upgrade`` refuses a database whose schema is not current."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from intake.db import (SchemaOutOfDate, StoreUnavailable, get_engine, open_store, require_current_schema,
+                       schema_status, store_command, upgrade)
+from tests.fixtures.services import run_cli, settings_env
+
+#: Commands that must refuse an out-of-date schema (arguments that would otherwise work).
+STORE_COMMANDS = [
+    ("profiles", "show", "LV-32000012345"),
+    ("submissions", "list"),
+    ("submissions", "counts"),
+]
+
+
+@pytest.fixture
+def empty_settings(make_settings, db_backend, request):
+    """Settings on a database without any schema (SQLite: a new file; PostgreSQL: a new database)."""
+    if db_backend == "sqlite":
+        return make_settings("sqlite", upgrade=False)
+    return make_settings("postgresql", database_url=request.getfixturevalue("pg_empty_database"), upgrade=False)
+
+
+def test_empty_database_is_refused(empty_settings):
+    with pytest.raises(SchemaOutOfDate, match=r"schema is at nothing, the code needs \w+: run `docintake db upgrade`"):
+        require_current_schema(empty_settings)
+    with pytest.raises(SchemaOutOfDate):
+        open_store(empty_settings)
+
+
+def test_upgrade_makes_it_current(empty_settings):
+    upgrade(empty_settings)
+    current, head = schema_status(empty_settings)
+    assert current == head
+    assert open_store(empty_settings) is empty_settings
+
+
+def test_unknown_revision_is_refused(db_settings):
+    with get_engine(db_settings).begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'base0'"))
+    with pytest.raises(SchemaOutOfDate, match="does not know"):  # unknown revision: a newer docintake's
+        require_current_schema(db_settings)
+
+
+def test_url_password_is_not_shown(make_settings, pg_empty_database):
+    url = pg_empty_database.replace("postgres@", "postgres:hunter2@")
+    settings = make_settings("postgresql", database_url=url, upgrade=False)
+    with pytest.raises(SchemaOutOfDate) as caught:
+        open_store(settings)
+    assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_unreachable_database(make_settings):
+    settings = make_settings("postgresql", database_url="postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+                             upgrade=False)
+    with pytest.raises(StoreUnavailable, match="cannot reach the database postgresql"):
+        open_store(settings)
+
+
+def test_open_store_loads_settings_from_the_environment(db_settings, monkeypatch):
+    for name, value in settings_env(db_settings).items():
+        monkeypatch.setenv(name, value)
+    assert open_store() == db_settings
+
+
+def test_store_command_decorator(empty_settings, monkeypatch):
+    for name, value in settings_env(empty_settings).items():
+        monkeypatch.setenv(name, value)
+    seen = []
+
+    @click.command()
+    @click.argument("word")
+    @store_command
+    def hello(settings, word):
+        """Say hello."""
+        seen.append((settings.database_url, word))
+
+    result = CliRunner().invoke(hello, ["there"])
+    assert result.exit_code == 1 and seen == []
+    assert "Error: the database schema is at nothing" in result.output
+    upgrade(empty_settings)
+    result = CliRunner().invoke(hello, ["there"])
+    assert result.exit_code == 0, result.output
+    assert seen == [(empty_settings.database_url, "there")]
+    assert hello.help == "Say hello."
+
+
+@pytest.mark.parametrize("args", STORE_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_cli_commands_refuse_an_old_schema(make_settings, tmp_path, args):
+    settings = make_settings("sqlite", upgrade=False)
+    proc = run_cli(settings, *args)
+    assert proc.returncode == 1, proc
+    assert "the database schema is at nothing" in proc.stderr and "run `docintake db upgrade` first" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_import_refuses_an_old_schema(make_settings, tmp_path):
+    settings = make_settings("sqlite", upgrade=False)
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("id_country,personal_code\nLV,32000012345\n")
+    proc = run_cli(settings, "profiles", "import", str(csv_file))
+    assert proc.returncode == 1 and "run `docintake db upgrade` first" in proc.stderr
+
+
+def test_cli_db_upgrade_then_commands_work(empty_settings):
+    proc = run_cli(empty_settings, "db", "status")
+    assert proc.returncode == 1 and "database: empty" in proc.stdout
+    run_cli(empty_settings, "db", "upgrade", check=True)
+    assert run_cli(empty_settings, "submissions", "list", "--json", check=True).stdout.strip() == "[]"
