@@ -123,8 +123,13 @@ def _walk_fields(doc: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _value(node: dict, inherited: dict, kids: Any) -> Any:
+    field_type = _name(inherited.get("FT"))
+    if field_type == "Sig":
+        return None  # its /V is the signature dictionary, which is verify's business
     value = resolve1(inherited.get("V"))
-    if value is None and _name(inherited.get("FT")) == "Btn":
+    if isinstance(value, PDFStream):  # a text field may keep a long value in a text stream
+        value = value.get_data()
+    if value is None and field_type == "Btn":
         widgets = kids if isinstance(kids, list) else [node]
         states = [_name(resolve1(w).get("AS")) for w in widgets if isinstance(resolve1(w), dict)]
         value = next((PSLiteral(s) for s in states if s and s != "Off"), None)

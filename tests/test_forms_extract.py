@@ -132,3 +132,21 @@ def test_malformed_structures_raise_extraction_error(filled, breakage):
 def test_garbage_raises_extraction_error(data):
     with pytest.raises(ExtractionError):
         extract_from_bytes(data)
+
+
+def test_signed_form_extracts_and_checks(pki, filled):
+    """The signature field's /V is a signature dictionary, not a value; the XMP copy survives signing."""
+    from verify.demo_pki import sign_pdf
+
+    signed = sign_pdf(filled, pki.person("LV", "161175-19997", "Jānis", "Bērziņš"))
+    extraction = extract_from_bytes(signed)
+    assert extraction.unknown == [] and extraction.metadata_ids["xmp:FormId"] == "customer-data-update"
+    assert check_form(extraction).problems == []
+
+
+def test_text_stream_values(filled):
+    def change(writer):
+        stream = pypdf.generic.DecodedStreamObject()
+        stream.set_data("Rīgas iela 5".encode("utf-16-be").join([b"\xfe\xff", b""]))
+        field(writer, "address_street")[NameObject("/V")] = writer._add_object(stream)
+    assert extract_from_bytes(rewrite(filled, change)).values["address_street"] == "Rīgas iela 5"
