@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import platform
 import statistics
@@ -67,25 +68,23 @@ def summary_ms(seconds: Sequence[float]) -> dict:
 
 def run_measured(argv: list[str], env: dict | None = None, timeout: float = 1800,
                  cwd: str | None = None) -> tuple[int, float, str, str]:
-    """Run a child, wait for it with wait4: (exit code, peak RSS MiB of it and its reaped
-    children, stdout, stderr)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, usage.ru_maxrss / 1024, out.read().decode(errors="replace"), \
-            err.read().decode(errors="replace")
+    """Run a child through the small ``bench_child measure`` launcher: (exit code, peak RSS MiB of
+    the child and the children it reaped, stdout, stderr)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "rusage.json"
+        launcher = [sys.executable, "-m", "worker.bench_child", "measure", str(result), "--", *argv]
+        with open(Path(tmp) / "out", "wb") as out, open(Path(tmp) / "err", "wb") as err:
+            try:
+                subprocess.run(launcher, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
+                               timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"{' '.join(argv)} took longer than {timeout}s") from None
+        stdout = (Path(tmp) / "out").read_text(errors="replace")
+        stderr = (Path(tmp) / "err").read_text(errors="replace")
+        if not result.exists():
+            raise RuntimeError(f"the measuring launcher failed:\n{stderr[-3000:]}")
+        usage = json.loads(result.read_text())
+        return usage["code"], usage["maxrss_mb"], stdout, stderr
 
 
 def _last_json(stdout: str) -> dict:
@@ -237,7 +236,8 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(f.pdf)
         files.append(str(p))
-    checkpoints = sorted({10, min(100, growth_n), growth_n})
+    first_mark = 100 if growth_n >= 200 else growth_n // 2
+    checkpoints = sorted({10, first_mark, growth_n})
     code, peak, stdout, stderr = run_measured(
         [sys.executable, "-m", "worker.bench_child", "growth", str(corpus.trust_root), str(growth_n),
          ",".join(map(str, checkpoints)), *files], env=env, timeout=3600)
@@ -245,7 +245,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
         raise RuntimeError(f"bench_child growth failed:\n{stderr[-3000:]}")
     growth = _last_json(stdout)["result"]
     rss = growth["rss_mb"]
-    first = rss[str(min(100, growth_n))]
+    first = rss[str(first_mark)]
     last = rss[str(growth_n)]
     growth["growth_mb"] = round(last - first, 1)
     growth["growth_pct"] = round(100 * (last - first) / first, 1)
@@ -385,6 +385,9 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
     from worker.bench_corpus import Corpus
     from worker.bench_pipeline import Config, Installation, Services, run_latency, run_throughput
 
+    # one INFO line per decision and per migration would drown the progress bars
+    for name in ("verify", "intake", "worker", "alembic", "rq"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     services = Services(postgres_admin=postgres, redis_server=redis_server)
     growth_n = growth_n or (50 if quick else 1000)
     configs = QUICK_MATRIX if quick else (FULL_MATRIX if matrix == "full" else SUBSET_MATRIX)

@@ -6,6 +6,11 @@
     size (VmRSS) after each checkpoint, e.g. ``10,100,1000``.
 ``python -m worker.bench_child decide TRUST_ROOT FILE``
     decides one file and prints its verdict, seconds and peak RSS (ru_maxrss).
+``python -m worker.bench_child measure OUT -- ARGV...``
+    runs ARGV as a child of this small process and writes its exit code and peak RSS (of it and
+    the children it reaped, e.g. RQ's work horses) as JSON to OUT. Launched from the big
+    benchmark process directly, a child's ru_maxrss would start at the parent's size: Linux
+    carries the pre-exec high-water mark over ``exec``.
 """
 
 from __future__ import annotations
@@ -69,8 +74,22 @@ def decide_one(trust_root: str, file: str) -> dict:
             "peak_rss_mb": round(peak_mb(), 1)}
 
 
+def measure(out: str, argv: list[str]) -> int:
+    import os
+    import subprocess
+
+    proc = subprocess.Popen(argv)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    Path(out).write_text(json.dumps({"code": code, "maxrss_mb": round(usage.ru_maxrss / 1024, 1),
+                                     "launcher_rss_mb": round(peak_mb(), 1)}))
+    return code
+
+
 def main(argv: list[str]) -> int:
     cmd = argv[0]
+    if cmd == "measure":
+        return measure(argv[1], argv[3:] if argv[2] == "--" else argv[2:])
     if cmd == "growth":
         result = growth(argv[1], int(argv[2]), [int(x) for x in argv[3].split(",")], argv[4:])
     elif cmd == "decide":
