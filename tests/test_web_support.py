@@ -47,13 +47,18 @@ CUSTOMER_FIELDS = {
 
 
 @functools.cache
-def filled_pdf() -> bytes:
-    """A real PDF: the blank form filled in the way a customer's reader does."""
+def _blank() -> bytes:
     from forms.blank import render_blank
+
+    return render_blank("lv")
+
+
+@functools.cache
+def filled_pdf(**changes) -> bytes:
+    """A real PDF: the blank form filled in the way a customer's reader does."""
     from forms.fill import fill_form
 
-    values = {k: v for k, v in CUSTOMER_FIELDS.items() if v is not None}
-    return fill_form(render_blank("lv"), values)
+    return fill_form(_blank(), {**CUSTOMER_FIELDS, **changes})
 
 
 def report_for(reasons: list[dict], fields: dict | None = None, signer_name: str = "ANNA BĒRZIŅA",
@@ -87,7 +92,8 @@ def add_submission(session, *, status: str = "rejected", reason: str | None = "s
                    field: str | None = None, fields: dict | None = None, subject: str = "Klienta datu anketa",
                    sender: str = "Anna Bērziņa <anna.berzina@example.lv>", received_at: dt.datetime | None = None,
                    content: bytes | None = None, filename: str = "anketa-parakstita.pdf",
-                   national_id: str | None = NATIONAL_ID, signer_name: str = "ANNA BĒRZIŅA") -> Submission:
+                   national_id: str | None = NATIONAL_ID, signer_name: str = "ANNA BĒRZIŅA",
+                   signer_id: str = NATIONAL_ID) -> Submission:
     n = next(_seq)
     received_at = received_at or dt.datetime.now(dt.timezone.utc)
     content = filled_pdf() if content is None else content
@@ -102,7 +108,7 @@ def add_submission(session, *, status: str = "rejected", reason: str | None = "s
     reasons = [{"code": reason, "field": field, "message": CODES[reason]}] if reason else []
     sub = Submission(
         mail_id=mail.id, part_index=0, filename=filename, sha256=sha, content=content, status=status,
-        reasons=reasons, main_reason=reason, report=report_for(reasons, fields, signer_name, sha=sha),
+        reasons=reasons, main_reason=reason, report=report_for(reasons, fields, signer_name, signer_id, sha=sha),
         national_id=national_id, received_at=received_at, decided_at=received_at, updated_at=received_at,
     )
     session.add(sub)

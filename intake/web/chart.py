@@ -57,21 +57,21 @@ def colour(reason: str) -> str:
     return REASON_COLOURS.get(reason, OTHER_COLOUR)
 
 
-def _nice_max(value: int) -> int:
-    if value <= 4:
-        return 4
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return value  # pragma: no cover
+def _nice_step(value: int, ticks: int = 4) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50... whose ``ticks`` steps reach ``value``."""
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude * ticks >= value:
+                return step * magnitude
+        magnitude *= 10
 
 
 def build(days: list[DayStats]) -> dict:
     """Everything the template needs: bars, the received line, axes and the legend."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _nice_max(max([d.received for d in days] + [d.applied + d.rejected_total for d in days] + [0]))
+    step = _nice_step(max([d.received for d in days] + [d.applied + d.rejected_total for d in days] + [1]))
+    top = step * 4
     slot = plot_w / max(1, len(days))
     bar_w = max(2.0, slot * 0.7)
 
@@ -99,7 +99,7 @@ def build(days: list[DayStats]) -> dict:
         points.append((x + bar_w / 2, y_of(day.received), f"{label} received: {day.received}"))
         if i % 5 == (len(days) - 1) % 5:
             labels.append((x + bar_w / 2, label))
-    ticks = [(y_of(top * k / 4), int(round(top * k / 4))) for k in range(5)]
+    ticks = [(y_of(step * k), step * k) for k in range(5)]
     legend = [("received", RECEIVED_COLOUR, sum(d.received for d in days)),
               ("applied", APPLIED_COLOUR, sum(d.applied for d in days))]
     legend += [(f"rejected: {r}", colour(r), n) for r, n in sorted(reasons_seen.items(), key=lambda rn: -rn[1])]

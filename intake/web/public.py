@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import text
 
 from intake.web.db import db, settings
@@ -60,6 +60,11 @@ def blank():
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Content-Disposition"] = f'attachment; filename="{form_id}-{version}-{lang}.pdf"'
     return response.make_conditional(request)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.route("/healthz")
