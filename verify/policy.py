@@ -80,7 +80,7 @@ def load_certificates(path: str | os.PathLike) -> list[asn1_x509.Certificate]:
         out: list[asn1_x509.Certificate] = []
         for child in sorted(p.iterdir()):
             if child.is_file() and child.suffix.lower() in _CERT_SUFFIXES:
-                out.extend(_read_file(child))
+                out.extend(_read_file(child, keys_ok=True))
         if not out:
             raise PolicyError(f"no certificates in directory {p}")
         return out
@@ -89,7 +89,9 @@ def load_certificates(path: str | os.PathLike) -> list[asn1_x509.Certificate]:
     return _read_file(p)
 
 
-def _read_file(p: Path) -> list[asn1_x509.Certificate]:
+def _read_file(p: Path, keys_ok: bool = False) -> list[asn1_x509.Certificate]:
+    """Certificates in one file. In a directory (``keys_ok``) a PEM file holding only other
+    blocks (a private key next to its certificate) is skipped; a damaged one is an error."""
     data = p.read_bytes()
     certs: list[asn1_x509.Certificate] = []
     try:
@@ -104,6 +106,8 @@ def _read_file(p: Path) -> list[asn1_x509.Certificate]:
     except Exception as exc:
         raise PolicyError(f"cannot read certificates from {p}: {exc}") from exc
     if not certs:
+        if keys_ok and pem.detect(data):
+            return []
         raise PolicyError(f"no certificate in {p}")
     return certs
 

@@ -1,0 +1,95 @@
+"""``docintake verify``: exit codes, JSON, human summary, trust roots from options and environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from verify.cli import verify_command
+
+
+@pytest.fixture
+def files(tmp_path, signed_form, pki):
+    good = tmp_path / "good.pdf"
+    good.write_bytes(signed_form())
+    expired = tmp_path / "expired.pdf"
+    expired.write_bytes(signed_form(variant="expired"))
+    return {"good": good, "expired": expired, "root": pki.root_pem_path}
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(verify_command, [str(a) for a in args], env=env)
+
+
+def test_accepted_json(files):
+    result = run(files["good"], "--trust-roots", files["root"], "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "accepted" and report["reasons"] == []
+    assert report["signer"]["national_id"] == "LV-32000012345"
+
+
+def test_rejected_json(files):
+    result = run(files["expired"], "--trust-roots", files["root"], "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "rejected"
+    assert report["reasons"][0]["code"] == "certificate_expired"
+
+
+def test_human_summary_masks_the_code(files):
+    result = run(files["good"], "--trust-roots", files["root"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("ACCEPTED")
+    assert "LV-32****-***45" in result.stdout
+    assert "32000012345" not in result.stdout
+
+
+def test_trust_roots_from_environment(files, tmp_path):
+    env = {"DOCINTAKE_TRUST_ROOTS": os.pathsep.join([str(tmp_path / "nothing-here-is-used-if-missing"), ""])}
+    # a configured but missing path is a usage error
+    assert run(files["good"], env=env).exit_code == 2
+    env = {"DOCINTAKE_TRUST_ROOTS": os.pathsep.join([str(files["root"].parent), str(files["root"])])}
+    assert run(files["good"], "--json", env=env).exit_code == 0
+
+
+def test_no_trust_roots_rejects(files):
+    result = run(files["good"], "--json", env={"DOCINTAKE_TRUST_ROOTS": ""})
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["reasons"][0]["code"] == "untrusted_signer"
+
+
+def test_usage_errors(files, tmp_path):
+    assert run(tmp_path / "missing.pdf").exit_code == 2
+    assert run(files["good"], "--trust-roots", tmp_path / "missing.pem").exit_code == 2
+    assert run().exit_code == 2
+    assert run(files["good"], "--min-level", "B-Z").exit_code == 2
+
+
+def test_limits_options(files):
+    result = run(files["good"], "--trust-roots", files["root"], "--json", "--max-bytes", "100")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["reasons"][0]["code"] == "too_large"
+    result = run(files["good"], "--trust-roots", files["root"], "--json", "--min-level", "B-T")
+    assert result.exit_code == 1
+
+
+def test_real_command_via_subprocess(files):
+    """The installed entry point, through intake's lazy command group."""
+    cmd = [sys.executable, "-m", "intake.cli", "verify", "--json", str(files["good"]), "--trust-roots", str(files["root"])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd="/work/main")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verdict"] == "accepted"
+    assert "32000012345" not in proc.stderr and "320000-12345" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "intake.cli", "verify", str(files["expired"]), "--trust-roots", str(files["root"])],
+        capture_output=True, text=True, timeout=120, cwd="/work/main",
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("REJECTED")
+    assert "320000-12345" not in proc.stderr + proc.stdout and "32000012345" not in proc.stderr + proc.stdout
