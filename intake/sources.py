@@ -430,7 +430,6 @@ class ImapSource:
                 self._uid_command("STORE", ",".join(chunk), "+FLAGS.SILENT", f"({PROCESSED_KEYWORD})")
             return
         target = self.processed_target()
-        mb = self.mailbox
         caps = self._caps
         from imap_tools.utils import encode_folder
 

@@ -6,7 +6,6 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-from email.message import EmailMessage
 from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart

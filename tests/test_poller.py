@@ -258,3 +258,34 @@ def test_poll_command_refuses_an_old_schema(make_settings, run_cli):
     proc = run_cli(settings, "poll", "--once")
     assert proc.returncode != 0
     assert "docintake db upgrade" in proc.stderr
+
+
+def test_poll_loop_stops_cleanly_on_ctrl_c(maildir_settings, settings_env):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    deliver(maildir_settings, make_mail(1, PDF))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCINTAKE_")}
+    env.update(settings_env(maildir_settings.with_(poll_interval=0.2)))
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "poll"], env=env, cwd=maildir_settings.data_dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while files(maildir_settings, "new") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        deliver(maildir_settings, make_mail(2, PDF + b"2"))  # taken by a later cycle of the loop
+        while files(maildir_settings, "new") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "poller stopped" in err and "Traceback" not in err
+    assert files(maildir_settings, "new") == []
+    assert db_counts(maildir_settings) == (2, 2)

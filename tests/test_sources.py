@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mailbox
-from pathlib import Path
 
 import pytest
 
