@@ -38,14 +38,23 @@ def _worker_classes():
 
     from intake.db import dispose_engines
 
-    class ForkWorker(Worker):
+    class StopAware:
+        """Remembers that a signal asked it to stop (RQ does not, when the worker is idle)."""
+
+        stop_signalled = False
+
+        def request_stop(self, signum, frame):
+            self.stop_signalled = True
+            super().request_stop(signum, frame)
+
+    class ForkWorker(StopAware, Worker):
         """RQ's forking worker; the horse starts with fresh database connections."""
 
         def main_work_horse(self, job, queue):
             dispose_engines()
             super().main_work_horse(job, queue)
 
-    class InProcessWorker(SimpleWorker):
+    class InProcessWorker(StopAware, SimpleWorker):
         """RQ's SimpleWorker (no fork per job)."""
 
     return {"fork": ForkWorker, "simple": InProcessWorker}
@@ -61,6 +70,15 @@ def warm_up(settings) -> None:
     except ImportError as exc:  # pragma: no cover - a broken installation
         raise click.ClickException(f"cannot load the decision code: {exc}")
     policy_for(settings)
+
+
+def _exit(signum, _frame):
+    raise SystemExit(0)
+
+
+def _exit_on_signals() -> None:
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
 
 
 def _scheduled_wait(queue) -> float | None:
@@ -91,7 +109,10 @@ def run_worker(settings, *, burst: bool = False, worker_class: str = "fork", nam
             queue = get_queue(settings, connection=connection)
             worker = cls([queue], connection=connection, serializer=JSONSerializer,
                          name=base_name if restarts == 0 else f"{base_name}-{restarts}")
-            worker.work(burst=burst, with_scheduler=True, logging_level=level, max_jobs=max_jobs)
+            try:
+                worker.work(burst=burst, with_scheduler=True, logging_level=level, max_jobs=max_jobs)
+            finally:
+                _exit_on_signals()  # RQ's handlers point at this worker; between runs a signal just exits
             runs += 1
         except TRANSIENT_ERRORS as exc:
             if burst:
@@ -100,7 +121,7 @@ def run_worker(settings, *, burst: bool = False, worker_class: str = "fork", nam
             time.sleep(5)
             restarts += 1
             continue
-        if getattr(worker, "_stop_requested", False) or max_jobs is not None:
+        if worker.stop_signalled or getattr(worker, "_stop_requested", False) or max_jobs is not None:
             return runs
         if burst:
             # RQ's burst ends when the queue is empty; a retry scheduled for later is still owed.
@@ -137,6 +158,6 @@ def worker_command(burst: bool, worker_class: str, name: str | None, max_jobs: i
         raise click.ClickException(str(exc))
     warm_up(settings)
     log.info("worker: %s class, queue %r on %s", worker_class, settings.queue_name, describe_redis(settings))
-    # A SIGTERM before RQ installs its handlers still means a clean exit.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    # A SIGTERM before RQ installs its handlers (or between two runs) still means a clean exit.
+    _exit_on_signals()
     run_worker(settings, burst=burst, worker_class=worker_class, name=name, max_jobs=max_jobs)
