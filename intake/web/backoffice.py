@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select, update
@@ -60,7 +60,8 @@ class NewUserForm(FlaskForm):
 @bp.route("/")
 @requires("view")
 def dashboard():
-    data = queries.dashboard(db())
+    history = current_app.extensions.setdefault("docintake.history", queries.HistoryCache())
+    data = queries.dashboard(db(), history)
     try:
         queue = metrics.queue_stats(settings())
     except Exception:

@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only
 
 from intake.models import WAITING, AuditEvent, Mail, Profile, Status, Submission
@@ -92,11 +95,24 @@ def reason_counts(session: Session, flt: RejectFilter) -> list[tuple[str, int]]:
     return sorted(rows, key=lambda r: (-r[1], r[0]))
 
 
-def _list_stmt(flt: RejectFilter) -> Select:
-    customer = func.coalesce(Submission.report[("signer", "name")].as_string(), "")
-    return (
-        select(Submission, customer.label("signer_name"))
-        .join(Submission.mail)
+def _order() -> tuple:
+    # Open rejects first ("rejected" > "failed" > "cleared"), newest first within each.
+    return (Submission.status.desc(), Submission.received_at.desc(), Submission.id.desc())
+
+
+def _page_ids(session: Session, flt: RejectFilter, limit: int, offset: int) -> list[int]:
+    """Step one: the page's ids from the index alone (cheap even at a deep offset)."""
+    stmt = select(Submission.id).where(*flt.conditions()).order_by(*_order()).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
+
+
+def _rows_for(session: Session, ids: list[int]) -> list:
+    """Step two: the columns a list shows, for those ids only; bytes and the report stay put."""
+    if not ids:
+        return []
+    signer = func.coalesce(Submission.report[("signer", "name")].as_string(), "")
+    stmt = (
+        select(Submission, signer.label("signer_name"))
         .options(
             load_only(
                 Submission.id, Submission.status, Submission.main_reason, Submission.reasons,
@@ -105,10 +121,10 @@ def _list_stmt(flt: RejectFilter) -> Select:
             ),
             joinedload(Submission.mail).load_only(Mail.id, Mail.sender, Mail.subject),
         )
-        .where(*flt.conditions())
-        # Open rejects first ("rejected" > "failed" > "cleared"), newest first within each.
-        .order_by(Submission.status.desc(), Submission.received_at.desc(), Submission.id.desc())
+        .where(Submission.id.in_(ids))
     )
+    by_id = {row[0].id: row for row in session.execute(stmt)}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def rejects_page(session: Session, flt: RejectFilter, page_size: int = PAGE_SIZE) -> RejectPage:
@@ -119,7 +135,7 @@ def rejects_page(session: Session, flt: RejectFilter, page_size: int = PAGE_SIZE
         total = sum(c for _r, c in counts)
     pages = max(1, -(-total // page_size))
     page = min(max(1, flt.page), pages)
-    rows = session.execute(_list_stmt(flt).limit(page_size).offset((page - 1) * page_size)).all()
+    rows = _rows_for(session, _page_ids(session, flt, page_size, (page - 1) * page_size))
     return RejectPage(rows=rows, total=total, counts=counts, page=page, pages=pages, filter=flt)
 
 
@@ -161,29 +177,35 @@ class DayStats:
 
 def _hour_bucket(session: Session):
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", Submission.received_at), "YYYY-MM-DD HH24")
+        return func.date_trunc("hour", func.timezone("UTC", Submission.received_at))
     return func.strftime("%Y-%m-%d %H", Submission.received_at)
+
+
+def _as_utc_hour(value) -> dt.datetime:
+    if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH" in UTC
+        return dt.datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def daily_stats(session: Session, days: int = 30, today: dt.date | None = None) -> list[DayStats]:
     """Per local day of receipt, the last ``days`` days: received, applied, rejected by main reason.
 
-    Grouped by UTC hour in the database (portable, indexed range on received_at), then folded into
-    the office's local days here, so daylight saving time is right.
+    Grouped by UTC hour in the database (portable, an indexed range on received_at), then folded
+    into the office's local days here, so daylight saving time is right.
     """
     today = today or today_local()
-    first = today - dt.timedelta(days=days - 1)
+    start = today - dt.timedelta(days=days - 1)
     bucket = _hour_bucket(session).label("hour")
     stmt = (
         select(bucket, Submission.status, Submission.main_reason, func.count())
-        .where(Submission.received_at >= local_day_start(first))
+        .where(Submission.received_at >= local_day_start(start),
+               Submission.received_at < local_day_start(today + dt.timedelta(days=1)))
         .group_by(bucket, Submission.status, Submission.main_reason)
     )
-    stats = {first + dt.timedelta(days=i): DayStats(first + dt.timedelta(days=i)) for i in range(days)}
+    stats = {start + dt.timedelta(days=i): DayStats(start + dt.timedelta(days=i)) for i in range(days)}
     zone = local_zone()
     for hour, status, reason, count in session.execute(stmt):
-        moment = dt.datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=dt.timezone.utc)
-        day = stats.get(moment.astimezone(zone).date())
+        day = stats.get(_as_utc_hour(hour).astimezone(zone).date())
         if day is None:
             continue
         day.received += count
@@ -197,6 +219,26 @@ def daily_stats(session: Session, days: int = 30, today: dt.date | None = None) 
     return [stats[d] for d in sorted(stats)]
 
 
+class HistoryCache:
+    """The chart's past days (not today) change rarely: computed at most every ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 300.0) -> None:
+        self.ttl = ttl
+        self._value: tuple[dt.date, float, list[DayStats]] | None = None
+        self._lock = threading.Lock()
+
+    def days(self, session: Session, days: int, today: dt.date) -> list[DayStats]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._value
+        if cached is None or cached[0] != today or now - cached[1] > self.ttl:
+            past = daily_stats(session, days - 1, today - dt.timedelta(days=1))
+            with self._lock:
+                self._value = cached = (today, now, past)
+        fresh = daily_stats(session, 1, today)  # today: always live
+        return [copy.deepcopy(d) for d in cached[2]] + fresh
+
+
 def status_counts(session: Session, statuses: tuple[str, ...]) -> dict[str, int]:
     stmt = select(Submission.status, func.count()).where(Submission.status.in_(statuses)).group_by(Submission.status)
     return {status: count for status, count in session.execute(stmt)}
@@ -206,9 +248,9 @@ def mails_since(session: Session, since: dt.datetime) -> int:
     return session.scalar(select(func.count()).select_from(Mail).where(Mail.received_at >= since)) or 0
 
 
-def dashboard(session: Session) -> dict:
+def dashboard(session: Session, history: HistoryCache | None = None) -> dict:
     today = today_local()
-    days = daily_stats(session, 30, today)
+    days = (history or HistoryCache(ttl=0)).days(session, 30, today)
     counts = status_counts(session, (*WAITING, Status.rejected.value, Status.failed.value))
     return {
         "today": days[-1],
