@@ -224,10 +224,15 @@ def _alarm(seconds: float) -> Iterator[None]:
 
     If the outer timer would fire first, ours fires at that moment instead, and the
     outer one is re-armed to fire right after we return, so its owner still sees it.
+    The handler raises only while armed, and the restoration runs even if the alarm
+    lands in the middle of leaving the block.
     """
+    armed = [True]
 
     def on_alarm(signum, frame):  # noqa: ARG001
-        raise _Timeout()
+        if armed[0]:
+            armed[0] = False
+            raise _Timeout()
 
     previous_handler = signal.signal(signal.SIGALRM, on_alarm)
     outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, 0)
@@ -237,11 +242,14 @@ def _alarm(seconds: float) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, max(ours, 1e-6))
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler if previous_handler is not None else signal.SIG_DFL)
-        if outer_delay:
-            remaining = outer_delay - (time.monotonic() - begun)
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-6), outer_interval)
+        try:
+            armed[0] = False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_handler if previous_handler is not None else signal.SIG_DFL)
+            if outer_delay:
+                remaining = outer_delay - (time.monotonic() - begun)
+                signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-6), outer_interval)
 
 
 def _run_in_thread(data: bytes, policy: Policy, now: _dt.datetime, state: _State, timeout: float) -> None:
