@@ -75,3 +75,12 @@ def test_revocation_list(pki):
     crl = pki.crl([revoked])
     serials = [e["user_certificate"].native for e in crl["tbs_cert_list"]["revoked_certificates"]]
     assert serials == [revoked.cert.serial_number]
+
+
+def test_module_sign_pdf_uses_the_issuing_pki(pki, make_form, trust_policy):
+    from verify.decision import decide
+    from verify.demo_pki import sign_pdf
+
+    person = pki.person("LV", "320000-12345", "Jānis", "Bērziņš")
+    report = decide(sign_pdf(make_form(), person, timestamp=True), trust_policy)
+    assert report.verdict == "accepted" and report.level == "B-T"

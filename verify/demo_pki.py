@@ -130,6 +130,8 @@ class Identity:
     cert: x509.Certificate
     key: ec.EllipticCurvePrivateKey
     chain: tuple[x509.Certificate, ...] = field(default=())
+    #: The DemoPKI that issued it (its TSA serves ``sign_pdf(..., timestamp=True)``).
+    pki: "DemoPKI | None" = field(default=None, compare=False, repr=False)
 
     @property
     def cert_pem(self) -> bytes:
@@ -402,6 +404,7 @@ class DemoPKI:
             cert=pair.cert,
             key=pair.key,
             chain=(pair.cert, *(p.cert for p in chain_pairs)),
+            pki=self,
         )
 
     def _make_person(
@@ -545,8 +548,8 @@ def sign_pdf(
 ) -> bytes:
     """Sign ``pdf`` as PAdES (ETSI.CAdES.detached) in ``field``, as an incremental update.
 
-    ``timestamp=True`` adds a signature timestamp (PAdES B-T) from the demo TSA; that
-    needs ``pki`` (or call :meth:`DemoPKI.sign_pdf`). ``certify=True`` makes it a
+    ``timestamp=True`` adds a signature timestamp (PAdES B-T) from the demo TSA of
+    ``pki`` (default: the PKI that issued ``identity``); ``timestamp_time`` backdates it. ``certify=True`` makes it a
     certification signature with DocMDP P=2 (form filling allowed).
     ``revocation_crl`` appends a DSS (validation data, an allowed update) carrying that
     CRL: how a ``revoked`` certificate becomes visible without any network.
@@ -555,6 +558,7 @@ def sign_pdf(
     from pyhanko.sign import fields, signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+    pki = pki or identity.pki
     if timestamp and pki is None:
         raise ValueError("timestamp=True needs the DemoPKI (pki=...) for its TSA")
     signer = signers.SimpleSigner(
