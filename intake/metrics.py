@@ -16,6 +16,12 @@ otherwise the first call configures from ``load_settings()``::
     metrics.job_duration(1.23)                     # seconds one worker job took
     metrics.job_failed()                           # a job raised (will be retried or failed)
     with metrics.time_job(): ...                   # job_duration() as a context manager
+    metrics.clean(settings)                        # at start-up of the whole system only
+
+Each process writes its own files (``counter_<pid>.db``...). A worker that forks a
+work-horse per job (RQ's default ``Worker``) leaves one set per job behind, which
+slows the scrape over time: count in a long-lived process (``SimpleWorker``, or
+the parent) or ``clean()`` on every start of the system.
 
 All of them swallow their own errors: a metric never breaks the pipeline.
 Label values are bounded: a status outside ``intake.models.Status`` or a reason
@@ -75,6 +81,20 @@ def configure(settings: "Settings | None" = None, *, directory: Path | str | Non
         values.ValueClass = values.get_value_class()
         _dir = path
         return path
+
+
+def clean(settings: "Settings") -> int:
+    """Remove the sample files of processes gone (call at start-up, before any docintake process runs).
+
+    Counters then start from zero, which Prometheus' ``rate()`` takes as a restart. Returns the
+    number of files removed.
+    """
+    path = Path(os.environ.get(ENV) or settings.metrics_dir)
+    removed = 0
+    for file in path.glob("*.db"):
+        file.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def metrics_dir() -> Path:

@@ -535,3 +535,25 @@ def test_users_cli(web_settings, run_cli):
     listed = run_cli(web_settings, "users", "list")
     assert "ilze\tsupervisor\tactive" in listed.stdout
     assert run_cli(web_settings, "web", "--help").returncode == 0
+
+
+def test_docintake_web_serves(web_settings, settings_env):
+    """`docintake web --port 0` starts, says where, and answers."""
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCINTAKE_")}
+    env.update(settings_env(web_settings))
+    proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "web", "--host", "127.0.0.1", "--port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=web_settings.data_dir)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, (line, proc.poll())
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/healthz", timeout=20) as response:
+            assert json.load(response)["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stdout.close()
+        proc.stderr.close()

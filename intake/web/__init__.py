@@ -109,6 +109,8 @@ def _install_helpers(app: Flask, settings: Settings) -> None:
         (405, "Not allowed", "This method is not allowed here."),
         (400, "Bad request", "The request could not be understood."),
         (413, "Too large", "The request is too large."),
+        (429, "Too many requests", "Too many requests; try again later."),
+        (500, "Something went wrong", "The error was logged. Try again, or tell the administrator."),
     ):
         app.register_error_handler(code, _error_page(code, title, message))
 
