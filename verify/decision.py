@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from verify.policy import LEVELS, Policy
+from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
 
@@ -51,6 +51,8 @@ _PDF_MAGIC = b"%PDF-"
 #: PDF readers accept the header within the first 1024 bytes (ISO 32000-2 §7.5.2 note).
 _HEADER_WINDOW = 1024
 _PADES_SUBFILTER = "/ETSI.CAdES.detached"
+#: What pyHanko's validate_pdf_signature accepts for a /Sig (CMS over the ByteRange).
+_SIGNATURE_SUBFILTERS = {_PADES_SUBFILTER, "/adbe.pkcs7.detached", "/PBAD.PAdES"}
 
 
 class _Timeout(BaseException):
@@ -283,7 +285,7 @@ def _run_in_thread(data: bytes, policy: Policy, now: _dt.datetime, state: _State
 
 
 def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State) -> None:
-    import pdfplumber  # noqa: F401  (import the libraries now, so their loggers exist and get masked)
+    import pdfplumber  # noqa: F401  # import the libraries now, so their loggers exist and get masked
     import pyhanko.sign.validation  # noqa: F401
 
     _mask_library_logs()
@@ -371,6 +373,9 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
         state.signer = _signer_of(cert)
 
     subfilter = str(chosen.sig_object.get("/SubFilter", ""))
+    if subfilter not in _SIGNATURE_SUBFILTERS:
+        state.add("signature_invalid", f"SubFilter {subfilter or 'missing'} is not a PDF signature format")
+        return _Signed(revision_bytes, cert, False)
     status = asyncio.run(_validate(chosen, reader, doc_timestamps, policy, now, state))
     if status is None:
         return _Signed(revision_bytes, cert, False)
@@ -421,7 +426,6 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
     from pyhanko.sign.validation import generic_cms
     from pyhanko.sign.validation.errors import SignatureValidationError
     from pyhanko.sign.validation.settings import KeyUsageConstraints
-    from pyhanko.sign.validation.status import TimestampSignatureStatus
 
     revinfo = _embedded_revinfo(reader, sig)
     ts_vc = _validation_context(policy, revinfo, moment=None if now is None else now)
