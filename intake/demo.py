@@ -334,11 +334,19 @@ def prepare_directory(data_dir: Path) -> Path:
 
 
 def import_customers(settings) -> int:
+    """Import the demo customers that are not there yet (never overwrite what forms changed since)."""
+    from sqlalchemy import select
+
     from intake.db import session_scope
+    from intake.models import Profile
     from worker.profiles import SqlProfileStore
 
-    rows = [(c.national_id, c.old_profile()) for c in customers().values() if c.known]
+    wanted = {c.national_id: c for c in customers().values() if c.known}
     with session_scope(settings) as session:
+        present = set(session.scalars(select(Profile.national_id).where(Profile.national_id.in_(list(wanted)))))
+        rows = [(nid, c.old_profile()) for nid, c in wanted.items() if nid not in present]
+        if not rows:
+            return 0
         result = SqlProfileStore().import_rows(session, rows)
     return result.created
 
