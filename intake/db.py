@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.config import Settings
+from intake.config import Settings, load_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -149,8 +149,6 @@ def open_store(settings: Settings | None = None) -> Settings:
     :func:`store_command`); raises :class:`SchemaOutOfDate` or :class:`StoreUnavailable`.
     """
     if settings is None:
-        from intake.config import load_settings
-
         settings = load_settings()
     try:
         require_current_schema(settings)

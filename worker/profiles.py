@@ -154,8 +154,7 @@ class SqlProfileStore:
             done = session.scalar(select(ProfileChange.id).where(ProfileChange.document_sha256 == document_sha256))
             if done is not None:
                 return ApplyOutcome(ApplyStatus.duplicate, nid, change_id=done, version=row.version)
-            last_signed = _aware(row.signed_at)
-            if last_signed is not None and signed_at <= last_signed:
+            if row.signed_at is not None and signed_at <= row.signed_at:  # UTCDateTime: aware
                 return ApplyOutcome(ApplyStatus.stale, nid, version=row.version)
             before = dict(row.fields or {})
             after = {**before, **fields}
@@ -269,13 +268,6 @@ def _expire_cached(session: Session, nid: str) -> None:
 
 def _view(p: Profile) -> ProfileView:
     return ProfileView(p.national_id, dict(p.fields or {}), p.signed_at, p.version, p.created_at, p.updated_at)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # Core selects of a UTCDateTime column already come back aware; this guards raw SQLite strings.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def _iso(value: dt.datetime | None) -> str | None:
