@@ -97,6 +97,14 @@ def policy(bases):
                        timeout=DECISION_SECONDS)
 
 
+def _note(text: str) -> None:
+    """hypothesis.note inside a property, nothing outside one (the plain tests share the checks)."""
+    from hypothesis.control import _current_build_context
+
+    if _current_build_context.value is not None:
+        note(text)
+
+
 # ---- the properties ---------------------------------------------------------------------------------
 def report_json(report) -> dict:
     return report.to_json()
@@ -136,7 +144,7 @@ def check_decision(data: bytes, policy, *, signed_range_changed: bool = False,
     out = report_json(report)
     verdict = verdict_of(out)
     codes = reason_codes(out)
-    note(f"verdict={verdict} reasons={codes} elapsed={elapsed:.2f}s")
+    _note(f"verdict={verdict} reasons={codes} elapsed={elapsed:.2f}s")
     problems = []
     if verdict not in ("accepted", "rejected"):
         problems.append(f"verdict {verdict!r}")
@@ -177,28 +185,28 @@ def range_changed(original: bytes, mutated: bytes) -> bool:
     return any(mutated[s:e] != original[s:e] for s, e in signed_ranges(original))
 
 
+# Strategies draw small descriptions of a mutation (printed in a falsifying example), and
+# ``apply_mutation`` makes the bytes from them.
 @st.composite
-def flips(draw, data: bytes) -> bytes:
-    buf = bytearray(data)
-    for _ in range(draw(st.integers(1, 8))):
-        pos = draw(st.integers(0, len(buf) - 1))
-        buf[pos] ^= draw(st.integers(1, 255))
-    return bytes(buf)
-
-
-@st.composite
-def truncations(draw, data: bytes) -> bytes:
-    return data[: draw(st.integers(0, len(data) - 1))]
+def flips(draw, data: bytes) -> tuple:
+    n = draw(st.integers(1, 8))
+    return ("flip", tuple((draw(st.integers(0, len(data) - 1)), draw(st.integers(1, 255))) for _ in range(n)))
 
 
 @st.composite
-def splices(draw, data: bytes, donors: list[bytes]) -> bytes:
-    donor = draw(st.sampled_from(donors)) if donors else data
+def truncations(draw, data: bytes) -> tuple:
+    return ("truncate", draw(st.integers(0, len(data) - 1)))
+
+
+@st.composite
+def splices(draw, data: bytes, donors: list[bytes]) -> tuple:
+    d = draw(st.integers(0, len(donors) - 1)) if donors else None
+    donor = donors[d] if donors else data
     start = draw(st.integers(0, len(data)))
     cut = draw(st.integers(0, min(4096, len(data) - start)))
     d_start = draw(st.integers(0, max(0, len(donor) - 1)))
     d_len = draw(st.integers(0, min(4096, len(donor) - d_start)))
-    return data[:start] + donor[d_start : d_start + d_len] + data[start + cut :]
+    return ("splice", d, start, cut, d_start, d_len)
 
 
 _OBJ = re.compile(rb"(\d+)\s+(\d+)\s+obj\b")
@@ -208,31 +216,62 @@ _REPLACEMENTS = [b"0", b"-1", b"99999999999999999999", b"1.5e308", b"/Foo", b"nu
                  b"<< /Length 999999 >>", b"endobj", b"stream\n", b"[" * 64, b"<<" * 64]
 
 
+def _tokens(data: bytes, obj_start: int) -> list:
+    end = data.find(b"endobj", obj_start)
+    return list(_TOKEN.finditer(data, obj_start, len(data) if end < 0 else end))
+
+
 @st.composite
-def object_edits(draw, data: bytes) -> bytes:
+def object_edits(draw, data: bytes) -> tuple:
     """Edit one token inside one indirect object (in place, so offsets may or may not shift)."""
     objs = [m.start() for m in _OBJ.finditer(data)]
     start = draw(st.sampled_from(objs))
-    end = data.find(b"endobj", start)
-    end = len(data) if end < 0 else end
-    tokens = list(_TOKEN.finditer(data, start, end))
+    tokens = _tokens(data, start)
     if not tokens:
-        return data
-    tok = draw(st.sampled_from(tokens))
+        return ("none",)
+    tok = draw(st.integers(0, len(tokens) - 1))
     repl = draw(st.sampled_from(_REPLACEMENTS) | st.binary(max_size=16))
     how = draw(st.sampled_from(["replace", "delete", "duplicate"]))
-    if how == "delete":
-        return data[: tok.start()] + data[tok.end() :]
-    if how == "duplicate":
-        return data[: tok.end()] + b" " + tok.group() + data[tok.end() :]
-    return data[: tok.start()] + repl + data[tok.end() :]
+    return ("object", start, tok, how, repl)
+
+
+def apply_mutation(data: bytes, m: tuple, donors: list[bytes] = ()) -> bytes:
+    kind = m[0]
+    if kind == "flip":
+        buf = bytearray(data)
+        for pos, xor in m[1]:
+            buf[pos] ^= xor
+        return bytes(buf)
+    if kind == "truncate":
+        return data[: m[1]]
+    if kind == "splice":
+        _, d, start, cut, d_start, d_len = m
+        donor = donors[d] if d is not None else data
+        return data[:start] + donor[d_start : d_start + d_len] + data[start + cut :]
+    if kind == "object":
+        _, start, t, how, repl = m
+        tok = _tokens(data, start)[t]
+        if how == "delete":
+            return data[: tok.start()] + data[tok.end() :]
+        if how == "duplicate":
+            return data[: tok.end()] + b" " + tok.group() + data[tok.end() :]
+        return data[: tok.start()] + repl + data[tok.end() :]
+    return data
+
+
+def mutations(data: bytes, donors: list[bytes], kinds=("flip", "truncate", "splice", "object")):
+    table = {"flip": flips(data), "truncate": truncations(data), "splice": splices(data, donors),
+             "object": object_edits(data)}
+    return st.one_of(*(table[k] for k in kinds))
 
 
 INCREMENTAL_KINDS = ("field_value", "new_page", "info", "acroform_junk", "second_signature", "dss",
                      "orphan_object", "raw_junk", "redefine_catalog")
 #: Incremental updates that change what the customer signed (FORM.md: only a DSS and document
 #: timestamps may follow the signature): never accepted.
-CHANGING_KINDS = {"field_value", "new_page", "second_signature", "redefine_catalog", "acroform_junk"}
+#: KNOWN BUG, not listed here so that one test carries it: "acroform_junk" (/NeedAppearances, /DA
+#: changed after signing) is accepted; tests/regressions/decide-acroform-*.pdf fail until fixed.
+CHANGING_KINDS = {"field_value", "new_page", "second_signature", "redefine_catalog"}
 
 
 def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
@@ -279,8 +318,8 @@ def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
         })
         w.insert_page(page)
     elif kind == "info":
-        info = w.trailer["/Info"] if "/Info" in w.trailer else None
-        if info is None:
+        info = w.trailer.raw_get("/Info") if "/Info" in w.trailer else None
+        if not isinstance(info, generic.IndirectObject):
             return data
         info_obj = info.get_object()
         info_obj["/Title"] = generic.TextStringObject(text)
@@ -324,16 +363,8 @@ def test_base_forms_are_accepted(bases, policy):
 @fuzz_settings(150)
 @given(data=st.data())
 def test_decide_on_mutated_forms(bases, policy, donors, data):
-    original = data.draw(st.sampled_from(bases.all), label="base")
-    kind = data.draw(st.sampled_from(["flip", "truncate", "splice", "object"]), label="mutation")
-    if kind == "flip":
-        mutated = data.draw(flips(original))
-    elif kind == "truncate":
-        mutated = data.draw(truncations(original))
-    elif kind == "splice":
-        mutated = data.draw(splices(original, donors))
-    else:
-        mutated = data.draw(object_edits(original))
+    original = bases.all[data.draw(st.integers(0, len(bases.all) - 1), label="base")]
+    mutated = apply_mutation(original, data.draw(mutations(original, donors), label="mutation"), donors)
     assume(mutated != original)
     check_decision(mutated, policy, signed_range_changed=range_changed(original, mutated))
 
@@ -343,7 +374,7 @@ def test_decide_on_mutated_forms(bases, policy, donors, data):
        text=st.text(st.characters(codec="utf-8"), min_size=0, max_size=40),
        data=st.data())
 def test_decide_on_incremental_updates(bases, policy, kind, text, data):
-    original = data.draw(st.sampled_from(bases.all), label="base")
+    original = bases.all[data.draw(st.integers(0, len(bases.all) - 1), label="base")]
     mutated = append_update(original, kind, text, bases.corpus)
     assume(mutated != original)
     # ... and sometimes mutate the appended update itself
@@ -378,13 +409,16 @@ def test_decide_on_mutated_realworld_pades(policy, donors, data):
         pytest.fail(f"no real-world PAdES files under {REALWORLD}")
     path = data.draw(st.sampled_from(PADES_FILES), label="file")
     original = path.read_bytes()
-    kind = data.draw(st.sampled_from(["flip", "truncate", "splice", "object"]), label="mutation")
-    strategy = {"flip": flips(original), "truncate": truncations(original),
-                "splice": splices(original, donors), "object": object_edits(original)}[kind]
-    check_decision(data.draw(strategy), policy)
+    check_decision(apply_mutation(original, data.draw(mutations(original, donors), label="mutation"), donors),
+                   policy)
 
 
 # ---- parse_mail ------------------------------------------------------------------------------------
+#: KNOWN BUG, carried by tests/regressions/mail-nonascii-in-base64.eml (which fails until fixed):
+#: a non-ASCII character in a base64 body stops the walk. Listed so the fuzzers look for others.
+KNOWN_MAIL_DEFECTS = {"parts after a UnicodeEncodeError were not examined"}
+
+
 def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
     from intake.mailparse import parse_mail
 
@@ -394,7 +428,7 @@ def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
         save_crasher("mail", raw, f"parse_mail raised {type(exc).__name__}: {exc}")
         raise AssertionError(f"parse_mail raised {type(exc).__name__}: {exc}") from exc
     problems = []
-    swallowed = [d for d in parsed.defects if d.startswith("parts after a")]
+    swallowed = [d for d in parsed.defects if d.startswith("parts after a") and d not in KNOWN_MAIL_DEFECTS]
     if swallowed:
         # parse_mail did not raise, but an exception stopped the walk: the PDFs after it are lost
         problems.append(f"an internal error dropped parts: {swallowed}")
@@ -441,12 +475,8 @@ def test_parse_mail_on_realworld(path):
 def mail_mutations(draw, emls: list[bytes]) -> bytes:
     raw = draw(st.sampled_from(emls))
     kind = draw(st.sampled_from(["flip", "truncate", "splice", "boundary", "header", "nest", "crlf", "binary"]))
-    if kind == "flip":
-        return draw(flips(raw))
-    if kind == "truncate":
-        return draw(truncations(raw))
-    if kind == "splice":
-        return draw(splices(raw, emls))
+    if kind in ("flip", "truncate", "splice"):
+        return apply_mutation(raw, draw(mutations(raw, emls, kinds=(kind,))), emls)
     if kind == "boundary":
         m = re.search(rb'boundary="?([^";\r\n]+)', raw)
         if not m:
@@ -492,9 +522,10 @@ def test_parse_mail_with_signed_forms(bases, data):
     """Our own mails, with a signed form attached, mutated: the form is found or the parse degrades."""
     from worker.bench_corpus import make_mail
 
-    pdf = data.draw(st.sampled_from(bases.all))
-    raw = make_mail([pdf] * data.draw(st.integers(1, 3)), index=3)
+    pdf = bases.all[data.draw(st.integers(0, len(bases.all) - 1), label="base")]
+    count = data.draw(st.integers(1, 3), label="attachments")
+    raw = make_mail([pdf] * count, index=3)
     clean = check_mail(raw)
-    assert [p.sha256 for p in clean.pdfs] == [hashlib.sha256(pdf).hexdigest()] * len(clean.pdfs) and clean.pdfs
-    mutated = data.draw(st.one_of(flips(raw), truncations(raw), splices(raw, [raw])))
+    assert [p.sha256 for p in clean.pdfs] == [hashlib.sha256(pdf).hexdigest()] * count
+    mutated = apply_mutation(raw, data.draw(mutations(raw, [raw], kinds=("flip", "truncate", "splice"))), [raw])
     check_mail(mutated, data.draw(st.sampled_from([MAX_PART_BYTES, len(pdf) - 1, len(pdf)])))
