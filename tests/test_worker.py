@@ -245,3 +245,24 @@ def test_worker_stops_cleanly_on_sigterm(make_settings):
         if proc.poll() is None:
             proc.kill()
         stop_embedded_redis(settings)
+
+
+def test_simple_worker_starts_afresh_after_recycle_after_jobs(make_settings, pki, signed_form):
+    settings = make_settings("sqlite", redis=True, trust_roots=(pki.root_pem_path,))
+    ids = [add_submission(settings, b"junk %d" % i) for i in range(5)]
+    proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "worker", "--recycle-after", "2"],
+                            env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=str(settings.data_dir))
+    try:
+        for sid in ids:
+            enqueue_submission(settings, sid)
+        wait_for(lambda: all(s["status"] == "rejected" for s in submissions(settings).values()), 240,
+                 what="every submission decided")
+        assert proc.poll() is None  # still the same process (re-executed in place)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert out.count("starting afresh") == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
