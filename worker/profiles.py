@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import JSON, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from forms.identity import parse_national_id
@@ -237,21 +238,57 @@ class SqlProfileStore:
             if progress is not None:
                 progress.update(len(chunk))
         if new_profiles:
-            session.execute(insert(table), new_profiles)
+            _bulk_insert(session, table, new_profiles)
         if updates:
-            written = session.execute(
-                # SET comes from the other keys: fields, version, updated_at.
-                update(table).where(table.c.national_id == bindparam("b_nid"),
-                                    table.c.version == bindparam("b_version")),
-                updates,
-            ).rowcount
+            written = _bulk_update_profiles(session, updates)
             if written != len(updates):
                 raise ConcurrentUpdate("profiles changed while they were imported; nothing was imported, retry")
         if changes:
-            session.execute(insert(ProfileChange.__table__), changes)
+            _bulk_insert(session, ProfileChange.__table__, changes)
         for nid in result.changed:
             _expire_cached(session, nid)
         return result
+
+
+def _bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many rows in the session's transaction: COPY on PostgreSQL (about three times faster than
+    its pipelined executemany), executemany elsewhere. Rows carry every column named in the first."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    as_json = [isinstance(table.c[name].type, JSON) for name in names]
+    quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in names)
+    with connection.connection.dbapi_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[n]) if j and row[n] is not None else row[n]
+                                for n, j in zip(names, as_json)])
+
+
+def _bulk_update_profiles(session: Session, updates: list[dict[str, Any]]) -> int:
+    """Set fields/version/updated_at where national_id = b_nid and version = b_version; returns the
+    number of rows written. PostgreSQL: COPY into a temporary table, then one UPDATE ... FROM."""
+    table = Profile.__table__
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return session.execute(
+            # SET comes from the other keys: fields, version, updated_at.
+            update(table).where(table.c.national_id == bindparam("b_nid"), table.c.version == bindparam("b_version")),
+            updates,
+        ).rowcount
+    with connection.connection.dbapi_connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE import_updates (b_nid varchar(40) PRIMARY KEY, b_version integer, "
+                       "fields json, version integer, updated_at timestamptz) ON COMMIT DROP")
+        with cursor.copy("COPY import_updates (b_nid, b_version, fields, version, updated_at) FROM STDIN") as copy:
+            for u in updates:
+                copy.write_row((u["b_nid"], u["b_version"], json.dumps(u["fields"]), u["version"], u["updated_at"]))
+        cursor.execute("UPDATE profiles AS p SET fields = u.fields, version = u.version, updated_at = u.updated_at "
+                       "FROM import_updates AS u WHERE p.national_id = u.b_nid AND p.version = u.b_version")
+        written = cursor.rowcount
+        cursor.execute("DROP TABLE import_updates")
+    return written
 
 
 def _import_change(nid: str, before: dict, after: dict, now: dt.datetime) -> dict[str, Any]:
