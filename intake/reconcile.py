@@ -56,6 +56,14 @@ def _waiting(settings: Settings) -> list[tuple[int, str, dt.datetime]]:
     return [(r.id, r.status, r.updated_at) for r in rows]
 
 
+def check_lease(settings: Settings) -> None:
+    """A lease shorter than the job timeout would let the reconciler take over jobs still running
+    (harmless for the data, the updates are conditional, but wasted work): say so."""
+    if settings.lease_seconds <= settings.job_timeout:
+        log.warning("lease_seconds (%s) should be larger than job_timeout (%s): the reconciler may "
+                    "re-enqueue submissions whose job is still running", settings.lease_seconds, settings.job_timeout)
+
+
 def reconcile(settings: Settings, *, connection=None) -> int:
     """Enqueue every waiting submission without a live job. Returns how many were (re-)enqueued."""
     rows = _waiting(settings)
@@ -101,6 +109,7 @@ def reconcile_forever(settings: Settings, *, interval: float | None = None, stop
     """Reconcile every ``reconcile_interval`` seconds until ``stop`` (a threading.Event) is set.
     Transient errors are logged and tried again next round."""
     interval = settings.reconcile_interval if interval is None else interval
+    check_lease(settings)
     while stop is None or not stop.is_set():
         try:
             reconcile(settings)
@@ -125,6 +134,7 @@ def reconcile_command(every: float | None) -> None:
 
     settings = load_settings()
     require_current_schema(settings)
+    check_lease(settings)
     if every:
         reconcile_forever(settings, interval=every)
         return
