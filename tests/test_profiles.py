@@ -6,11 +6,12 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from intake.db import session_factory, session_scope
+import worker.profiles as profiles_module
+from intake.db import get_engine, session_factory, session_scope
 from intake.models import Profile, ProfileChange
-from worker.profiles import ApplyStatus, ProfileStore, SqlProfileStore
+from worker.profiles import ApplyStatus, ConcurrentUpdate, ProfileStore, SqlProfileStore
 
 NID = "LV-32000012345"
 T0 = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.timezone.utc)
@@ -198,3 +199,25 @@ def test_import_rows_creates_updates_and_keeps_unchanged(db_settings):
 def test_import_rows_refuses_a_customer_twice(db_settings):
     with session_scope(db_settings) as session, pytest.raises(ValueError, match="twice"):
         store.import_rows(session, [(NID, {}), ("LV-320000-12345", {})])
+
+
+def test_import_refuses_profiles_changed_under_it(make_settings, monkeypatch):
+    """SQLite reads without a lock: a profile changed between import's read and write aborts the import.
+    (PostgreSQL locks the rows it read, FOR UPDATE, so there the other writer waits instead.)"""
+    settings = make_settings("sqlite")
+    _seed(settings)
+    real = profiles_module._import_change
+
+    def meanwhile(*args):
+        with get_engine(settings).begin() as conn:  # another writer, between read and write
+            conn.execute(text("UPDATE profiles SET version = version + 1"))
+        monkeypatch.setattr(profiles_module, "_import_change", real)
+        return real(*args)
+
+    monkeypatch.setattr(profiles_module, "_import_change", meanwhile)
+    with pytest.raises(ConcurrentUpdate, match="nothing was imported"):
+        with session_scope(settings) as session:
+            store.import_rows(session, [(NID, {"first_name": "Anne"}), ("EE-37605030299", {"first_name": "J"})])
+    with session_scope(settings) as session:
+        assert store.get(session, NID).fields["first_name"] == "Anna"
+        assert store.get(session, "EE-37605030299") is None
