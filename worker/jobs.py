@@ -37,6 +37,7 @@ from intake.models import WAITING, AuditEvent, Status, Submission, utcnow
 from intake.queue import TRANSIENT_ERRORS
 from verify.reasons import CODES
 from worker.decide import Decision, decide_document
+from worker.profiles import ConcurrentUpdate, SqlProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def run(settings: Settings, submission_id: int) -> str:
             return finish(settings, claim, decision)
         except TRANSIENT:
             raise
-        except (sa_exc.IntegrityError, _concurrent_update()) as exc:
+        except (sa_exc.IntegrityError, ConcurrentUpdate) as exc:
             # Lost a race (another submission of the same document, a profile changed under us):
             # a fresh transaction sees the winner's commit and gives duplicate/stale.
             log.info("submission %s: finishing lost a race (%s), try %d", submission_id, _describe(exc), attempt)
@@ -112,15 +113,6 @@ def run(settings: Settings, submission_id: int) -> str:
                 raise
             decision = _internal_error(_describe(exc))
     return "noop"  # pragma: no cover
-
-
-def _concurrent_update() -> type[BaseException]:
-    try:
-        from worker.profiles import ConcurrentUpdate
-
-        return ConcurrentUpdate
-    except ImportError:  # pragma: no cover
-        return sa_exc.IntegrityError
 
 
 def _log_traceback() -> bool:
@@ -175,8 +167,6 @@ def _decide(settings: Settings, claim: Claim) -> Decision:
 
 def finish(settings: Settings, claim: Claim, decision: Decision) -> str:
     """Step 3: apply the update or record the reject, the verdict and an audit event, in ONE transaction."""
-    from worker.profiles import SqlProfileStore
-
     sid = claim.submission_id
     sha = claim.sha256 or (hashlib.sha256(claim.content).hexdigest() if claim.content is not None else None)
     with session_scope(settings) as session:
