@@ -32,3 +32,5 @@ def configure_logging(level: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic narrates every plugin and migration step at INFO; our own line says what changed.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
