@@ -113,3 +113,15 @@ def test_cli_db_upgrade_then_commands_work(empty_settings):
     assert proc.returncode == 1 and "database: empty" in proc.stdout
     run_cli(empty_settings, "db", "upgrade", check=True)
     assert run_cli(empty_settings, "submissions", "list", "--json", check=True).stdout.strip() == "[]"
+
+
+def test_sql_parameters_never_appear_in_errors(db_settings):
+    """Personal codes are bound parameters: an error's text (logged, kept by RQ) must not carry them."""
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError) as caught:
+        with get_engine(db_settings).connect() as conn:
+            conn.execute(text("SELECT national_id FROM no_such_table WHERE national_id = :nid"),
+                         {"nid": "LV-32000012345"})
+    assert "32000012345" not in str(caught.value)
+    assert "hidden" in str(caught.value)
