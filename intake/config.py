@@ -51,6 +51,8 @@ class Settings:
     queue_name: str = "docintake"
     job_timeout: int = 120
     job_retries: int = 5
+    #: Seconds before each retry (the last one repeats); comma-separated in the environment.
+    retry_backoff: tuple[int, ...] = (5, 30, 120, 600, 1800)
     #: A submission still ``queued``/``processing`` this long after its last move is re-enqueued.
     lease_seconds: int = 300
     reconcile_interval: float = 60.0
@@ -89,6 +91,13 @@ def _coerce(f: dataclasses.Field, raw: Any) -> Any:
         if isinstance(raw, str):
             raw = [p for p in raw.split(os.pathsep) if p]
         return tuple(Path(p) for p in raw)
+    if typ.startswith("tuple[int"):
+        if isinstance(raw, str):
+            raw = [v for v in raw.replace(";", ",").split(",") if v.strip()]
+        values = tuple(int(float(v)) for v in raw)
+        if not values or any(v < 0 for v in values):
+            raise ValueError("expected one or more non-negative numbers of seconds")
+        return values
     if "Path" in typ:
         return Path(raw) if raw not in (None, "") else None
     if typ == "bool":

@@ -75,8 +75,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
 )
-#: Seconds between retries of a job that met a transient error (the last value repeats).
-DEFAULT_BACKOFF = (5, 30, 120, 600, 1800)
 #: Job states in which a job will still run without our help: never enqueue a second one.
 LIVE_STATES = {
     JobStatus.QUEUED.value,
@@ -353,14 +351,9 @@ def get_queue(settings: Settings, *, connection: redis.Redis | None = None) -> Q
 
 
 def retry_intervals(settings: Settings) -> list[int]:
-    """The backoff between retries: ``retry_backoff`` (setting, or DOCINTAKE_RETRY_BACKOFF as
-    comma-separated seconds), else :data:`DEFAULT_BACKOFF`; padded with its last value."""
-    raw = getattr(settings, "retry_backoff", None) or os.environ.get("DOCINTAKE_RETRY_BACKOFF", "")
-    if isinstance(raw, str):
-        values = [int(float(v)) for v in raw.replace(";", ",").split(",") if v.strip()]
-    else:
-        values = [int(v) for v in raw]
-    values = values or list(DEFAULT_BACKOFF)
+    """The backoff between retries: the ``retry_backoff`` setting (``DOCINTAKE_RETRY_BACKOFF``),
+    one interval per retry, padded with its last value."""
+    values = list(settings.retry_backoff) or [0]
     count = max(1, settings.job_retries)
     return (values + [values[-1]] * count)[:count]
 

@@ -122,3 +122,14 @@ def test_secret_key_race_between_processes(tmp_path):
 def test_settings_with_(tmp_path):
     s = Settings(data_dir=tmp_path)
     assert s.with_(web_port=1).web_port == 1 and s.web_port == 8080
+
+
+def test_retry_backoff_from_environment_and_toml(tmp_path):
+    assert load_settings(env={"DOCINTAKE_DATA_DIR": str(tmp_path)}).retry_backoff == (5, 30, 120, 600, 1800)
+    env = {"DOCINTAKE_DATA_DIR": str(tmp_path), "DOCINTAKE_RETRY_BACKOFF": "1, 2,60"}
+    assert load_settings(env=env).retry_backoff == (1, 2, 60)
+    _toml(tmp_path / "docintake.toml", "retry_backoff = [3, 4]\n")
+    assert load_settings(env={"DOCINTAKE_DATA_DIR": str(tmp_path)}).retry_backoff == (3, 4)
+    for bad in ("", "1,soon", "-1"):
+        with pytest.raises(ValueError, match="DOCINTAKE_RETRY_BACKOFF"):
+            load_settings(env={**env, "DOCINTAKE_RETRY_BACKOFF": bad})

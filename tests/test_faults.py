@@ -87,11 +87,10 @@ def test_worker_killed_mid_job_then_reconcile_applies_exactly_once(fsettings, si
     assert len(changes(fsettings)) == 1 and submissions(fsettings)[sid]["attempts"] == 2
 
 
-def test_killed_work_horse_is_retried_by_rq(make_settings, pki, signed_form, tmp_path, monkeypatch):
+def test_killed_work_horse_is_retried_by_rq(make_settings, pki, signed_form, tmp_path):
     """Only the work horse dies (OOM killer): RQ's worker sees it and schedules the retry; the
     burst worker waits for it and the second attempt applies the form."""
-    monkeypatch.setenv("DOCINTAKE_RETRY_BACKOFF", "1")
-    settings = make_settings("sqlite", redis=True, trust_roots=(pki.root_pem_path,))
+    settings = make_settings("sqlite", redis=True, trust_roots=(pki.root_pem_path,), retry_backoff=(1,))
     values, sid = _one_customer_submission(settings, signed_form)
     enqueue_submission(settings, sid)
     marker, once = tmp_path / "reached", tmp_path / "once"
@@ -247,11 +246,11 @@ class TcpProxy:
 
 
 def test_database_unreachable_for_a_while_is_retried_and_nothing_is_lost(make_settings, pki, signed_form,
-                                                                        tmp_path, monkeypatch):
+                                                                        tmp_path):
     from sqlalchemy.engine import make_url
 
-    monkeypatch.setenv("DOCINTAKE_RETRY_BACKOFF", "1,2")
-    direct = make_settings("postgresql", redis=True, trust_roots=(pki.root_pem_path,), job_retries=8)
+    direct = make_settings("postgresql", redis=True, trust_roots=(pki.root_pem_path,), job_retries=8,
+                           retry_backoff=(1, 2))
     url = make_url(direct.database_url)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.start()

@@ -11,6 +11,7 @@ import pytest
 import redis
 from rq.job import Job
 
+from intake.config import load_settings
 from intake.queue import (
     JOB_FUNC,
     TRANSIENT_ERRORS,
@@ -113,6 +114,8 @@ def test_retry_backoff(make_settings, monkeypatch):
     settings = make_settings("sqlite", job_retries=4)
     assert retry_intervals(settings) == [5, 30, 120, 600]
     monkeypatch.setenv("DOCINTAKE_RETRY_BACKOFF", "1,2")
+    assert retry_intervals(settings) == [5, 30, 120, 600]  # the setting only, never the environment itself
+    settings = load_settings(data_dir=settings.data_dir, job_retries=4)  # the environment, through the settings
     assert retry_intervals(settings) == [1, 2, 2, 2]
 
 
