@@ -268,10 +268,10 @@ def mutations(data: bytes, donors: list[bytes], kinds=("flip", "truncate", "spli
 INCREMENTAL_KINDS = ("field_value", "new_page", "info", "acroform_junk", "second_signature", "dss",
                      "orphan_object", "raw_junk", "redefine_catalog")
 #: Incremental updates that change what the customer signed (FORM.md: only a DSS and document
-#: timestamps may follow the signature): never accepted.
-#: KNOWN BUG, not listed here so that one test carries it: "acroform_junk" (/NeedAppearances, /DA
-#: changed after signing) is accepted; tests/regressions/decide-acroform-*.pdf fail until fixed.
-CHANGING_KINDS = {"field_value", "new_page", "second_signature", "redefine_catalog"}
+#: timestamps may follow the signature): never accepted. An /Info edit or an orphaned object alone
+#: is neither validation data nor a timestamp (verify/revisions.py).
+CHANGING_KINDS = {"field_value", "new_page", "second_signature", "redefine_catalog", "acroform_junk",
+                  "info", "orphan_object"}
 
 
 def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:

@@ -43,6 +43,7 @@ from typing import Any, Iterator
 from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
+from verify.revisions import STRICT_DIFF_POLICY, later_changes
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +386,7 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
         what = "the document bytes do not match the signed digest" if not status["intact"] else "the signature value is wrong"
         state.add("signature_invalid", what)
     # coverage
-    _judge_coverage(status, state)
+    _judge_coverage(status, state, reader, chosen)
     # certificate and algorithms
     _judge_certificate(status, cert, policy, state)
     # level
@@ -430,7 +431,8 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
     revinfo = _embedded_revinfo(reader, sig)
     ts_vc = _validation_context(policy, revinfo, moment=None if now is None else now)
     try:
-        sig.compute_integrity_info()  # coverage + pyHanko's diff analysis; judged by us below
+        # coverage + pyHanko's diff analysis under the strict policy (verify.revisions); judged below
+        sig.compute_integrity_info(diff_policy=STRICT_DIFF_POLICY())
         kwargs = sig.summarise_integrity_info()
         timing = await generic_cms.collect_timing_info(
             sig.signer_info, ts_vc, raw_digest=sig.compute_digest
@@ -615,7 +617,13 @@ def _dss_revision(reader) -> int | None:
         return None
 
 
-def _judge_coverage(status: dict, state: _State) -> None:
+def _judge_coverage(status: dict, state: _State, reader=None, sig=None) -> None:
+    """Coverage and what follows the signed revision (FORM.md: only a DSS and document timestamps).
+
+    pyHanko's diff analysis runs with ``verify.revisions.STRICT_DIFF_POLICY``; on top of its
+    verdict, every later revision must be a DSS or document-timestamp revision
+    (``verify.revisions.later_changes``), which also names what changed.
+    """
     from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
     from pyhanko.sign.validation.status import SignatureCoverageLevel
 
@@ -634,12 +642,24 @@ def _judge_coverage(status: dict, state: _State) -> None:
     if coverage == SignatureCoverageLevel.ENTIRE_FILE:
         return
     if coverage == SignatureCoverageLevel.ENTIRE_REVISION:
+        try:
+            changes = later_changes(reader, sig.signed_revision)
+        except Exception as exc:  # fail closed: what cannot be described is not accepted
+            changes = f"the updates after the signature cannot be read ({type(exc).__name__})"
+        if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES) and not changes:
+            return
         if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES):
+            state.modification_level = ModificationLevel.OTHER.name  # beyond what FORM.md allows
+        if changes:
+            state.add("modified_after_signing", changes)
             return
         what = {
             ModificationLevel.FORM_FILLING: "form fields were filled or another signature was added",
             ModificationLevel.ANNOTATIONS: "annotations were added or changed",
-        }.get(level, "the document was changed")
+        }.get(level)
+        if what is None:
+            detail = str(diff)[:200] if diff is not None and not isinstance(diff, DiffResult) else ""
+            what = "the document was changed" + (f" ({detail})" if detail else "")
         state.add("modified_after_signing", f"after the signature, {what}")
         return
     if coverage == SignatureCoverageLevel.CONTIGUOUS_BLOCK_FROM_START:
