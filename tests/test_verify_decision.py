@@ -83,8 +83,9 @@ def assert_well_formed(report: Report) -> None:
     js = report.to_json()
     assert set(js) == {
         "verdict", "reasons", "sha256", "signer", "signing_time", "timestamp_time",
-        "level", "coverage", "modification_level", "form", "fields",
+        "level", "coverage", "modification_level", "form", "fields", "revocation",
     }
+    assert js["revocation"] in ("checked", "not_checked", None)
     assert js["verdict"] in ("accepted", "rejected")
     assert all(r["code"] in CODES for r in js["reasons"])
     assert all(set(r) == {"code", "field", "message"} for r in js["reasons"])
@@ -391,6 +392,20 @@ def test_revoked_certificate(pki, signed_form, trust_policy, person_for):
     report = decide(signed_form(variant="revoked"), trust_policy)
     assert report.verdict == "accepted"
     assert report.revocation_checked is False
+
+
+def test_revocation_status_in_json_and_summary(pki, signed_form, trust_policy):
+    """FORM.md: the report says when revocation could not be checked."""
+    report = decide(signed_form(), trust_policy)
+    assert report.verdict == "accepted"
+    assert report.to_json()["revocation"] == "not_checked"
+    assert "revocation NOT checked" in report.summary()
+    report = decide(signed_form(revocation_crl=pki.crl([])), trust_policy)
+    assert report.verdict == "accepted"
+    assert report.to_json()["revocation"] == "checked"
+    assert "revocation checked" in report.summary()
+    report = decide(b"%PDF-1.7\n not really", trust_policy)
+    assert report.to_json()["revocation"] is None
 
 
 def test_sha1_signature_digest_is_weak(signed_form, trust_policy):

@@ -13,6 +13,9 @@
     modification_level  "NONE" | "LTA_UPDATES" | "FORM_FILLING" | "ANNOTATIONS" | "OTHER" | null
     form                {"id", "version"} (null values when not read)
     fields              {field name: stored value} read from the signed revision ({} when not read)
+    revocation          "checked" (revocation data for the signer's certificate was found and used) |
+                        "not_checked" (none embedded, none fetched: FORM.md wants this said) |
+                        null (the signature was not evaluated that far)
 """
 
 from __future__ import annotations
@@ -69,8 +72,8 @@ class Report:
     form_id: str | None = None
     form_version: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-    #: Not in the JSON: whether revocation data for the signer's certificate was found and used
-    #: (None when the signature was not evaluated that far). Shown in the human summary.
+    #: Whether revocation data for the signer's certificate was found and used (None when the
+    #: signature was not evaluated that far). JSON ``revocation``; shown in the human summary.
     revocation_checked: bool | None = None
     #: Not in the JSON: wall-clock seconds the decision took.
     elapsed: float = 0.0
@@ -109,6 +112,7 @@ class Report:
             "modification_level": self.modification_level,
             "form": {"id": self.form_id, "version": self.form_version},
             "fields": _jsonable(self.fields),
+            "revocation": _revocation(self.revocation_checked),
         }
 
     def summary(self) -> str:
@@ -138,6 +142,12 @@ class Report:
             where = f" [{r.field}]" if r.field else ""
             lines.append(f"  - {r.code}{where}: {mask_codes(r.message)}")
         return "\n".join(lines)
+
+
+def _revocation(checked: bool | None) -> str | None:
+    if checked is None:
+        return None
+    return "checked" if checked else "not_checked"
 
 
 def _jsonable(value: Any) -> Any:
