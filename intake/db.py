@@ -1,7 +1,9 @@
 """Engine, sessions and schema migrations (Alembic) for the system of record.
 
-Every command but ``docintake db upgrade`` refuses to run on a schema that is
-not at the newest migration (:func:`require_current_schema`).
+Every command but ``docintake db upgrade`` / ``db status`` refuses to run on a schema that is
+not at the newest migration: it starts with :func:`open_store` (or the click decorator
+:func:`store_command`), so that all say the same when the schema is out of date, newer than
+the code, or the database cannot be reached.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 class SchemaOutOfDate(RuntimeError):
     """The database schema is not the one this code needs (older, newer, or absent)."""
+
+
+class SchemaTooNew(SchemaOutOfDate):
+    """The database schema was upgraded by a newer docintake than this one."""
 
 
 class StoreUnavailable(RuntimeError):
@@ -134,7 +140,7 @@ def require_current_schema(settings: Settings) -> None:
     script = ScriptDirectory.from_config(alembic_config(settings))
     known = current is None or any(rev.revision == current for rev in script.walk_revisions())
     if not known:
-        raise SchemaOutOfDate(
+        raise SchemaTooNew(
             f"the database schema is at {current}, which this version of docintake does not know "
             f"(its newest is {head}): the database was upgraded by a newer docintake ({_safe_url(settings)})"
         )
@@ -152,26 +158,42 @@ def open_store(settings: Settings | None = None) -> Settings:
     """
     if settings is None:
         settings = load_settings()
-    try:
+    with reachable(settings):
         require_current_schema(settings)
+    return settings
+
+
+@contextlib.contextmanager
+def reachable(settings: Settings) -> Iterator[None]:
+    """Turn the driver's "cannot connect" (OperationalError) into :class:`StoreUnavailable`."""
+    try:
+        yield
     except OperationalError as exc:
         raise StoreUnavailable(
             f"cannot reach the database {_safe_url(settings)}: {str(exc.orig or exc).strip().splitlines()[0]}"
         ) from exc
-    return settings
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn an unusable store (schema out of date or too new, database unreachable) or invalid
+    settings into a :class:`click.ClickException`: the message, exit status 1, no traceback."""
+    import click
+
+    try:
+        yield
+    except (SchemaOutOfDate, StoreUnavailable, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Click command decorator: load the settings, refuse an unusable schema with a clear message
     (exit status 1), and pass ``settings`` to the command as its first argument."""
-    import click
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with store_errors():
             settings = open_store()
-        except (SchemaOutOfDate, StoreUnavailable, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
         return func(settings, *args, **kwargs)
 
     return wrapper

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from intake.config import load_settings
-from intake.db import schema_status, upgrade
+from intake.db import reachable, schema_status, store_errors, upgrade
 
 
 @click.group()
@@ -17,16 +17,21 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def upgrade_command(revision: str) -> None:
     """Bring the database schema to the newest version."""
-    settings = load_settings()
-    upgrade(settings, revision)
-    current, head = schema_status(settings)
+    with store_errors():
+        settings = load_settings()
+        with reachable(settings):
+            upgrade(settings, revision)
+            current, head = schema_status(settings)
     click.echo(f"schema at {current} (newest {head})")
 
 
 @db.command("status")
 def status_command() -> None:
     """Show the schema revision of the database and of the code."""
-    current, head = schema_status(load_settings())
+    with store_errors():
+        settings = load_settings()
+        with reachable(settings):
+            current, head = schema_status(settings)
     click.echo(f"database: {current or 'empty'}; code: {head}")
     if current != head:
         raise SystemExit(1)

@@ -453,10 +453,12 @@ def run_demo(data_dir: Path, *, workers: int = 2, echo: Callable[[str], None] = 
     pki_dir = prepare_directory(data_dir)
 
     from intake.config import load_settings
+    from intake.db import store_errors
     from intake.run import prepare_database
 
-    settings = load_settings()
-    note = prepare_database(settings)
+    with store_errors():
+        settings = load_settings()
+        note = prepare_database(settings)
     if note:
         echo(note)
     created = import_customers(settings)

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Callable
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from intake.config import Settings, load_settings
-from intake.db import session_scope
+from intake.config import Settings
+from intake.db import session_scope, store_command
 from intake.locks import DEFAULT_TTL, LockLost, MailboxLock
 from intake.mailparse import ParsedMail, parse_mail
 from intake.mailstore import MailLocationConflict, known_uids, note_poll, record_mail
@@ -201,15 +201,9 @@ def report_metrics(result: PollResult) -> None:
 # ---- the command -------------------------------------------------------------------------------
 @click.command("poll")
 @click.option("--once", is_flag=True, help="One cycle, then exit (exit status 1 if it ended early).")
-def poll_command(once: bool) -> None:
+@store_command
+def poll_command(settings: Settings, once: bool) -> None:
     """Take mails from the mailbox (IMAP if DOCINTAKE_IMAP_HOST is set, else the Maildir)."""
-    from intake.db import SchemaOutOfDate, require_current_schema
-
-    settings = load_settings()
-    try:
-        require_current_schema(settings)
-    except SchemaOutOfDate as exc:
-        raise click.ClickException(str(exc)) from None
     from intake import metrics
 
     metrics.configure(settings)

@@ -27,7 +27,8 @@ import time
 import click
 from sqlalchemy import select
 
-from intake.config import Settings, load_settings
+from intake.config import Settings
+from intake.db import session_scope, store_command
 from intake.models import WAITING, Status, Submission, utcnow
 from intake.queue import (
     LIVE_STATES,
@@ -45,8 +46,6 @@ _BATCH = 1000
 
 
 def _waiting(settings: Settings) -> list[tuple[int, str, dt.datetime]]:
-    from intake.db import session_scope
-
     with session_scope(settings) as session:
         rows = session.execute(
             select(Submission.id, Submission.status, Submission.updated_at)
@@ -128,12 +127,9 @@ def reconcile_forever(settings: Settings, *, interval: float | None = None, stop
 @click.command("reconcile")
 @click.option("--every", type=float, default=None,
               help="Keep running, reconciling every N seconds (default: once and exit).")
-def reconcile_command(every: float | None) -> None:
+@store_command
+def reconcile_command(settings: Settings, every: float | None) -> None:
     """Re-enqueue every submission still waiting for a verdict whose job Redis lost."""
-    from intake.db import require_current_schema
-
-    settings = load_settings()
-    require_current_schema(settings)
     check_lease(settings)
     if every:
         reconcile_forever(settings, interval=every)

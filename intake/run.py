@@ -38,17 +38,22 @@ log = logging.getLogger(__name__)
 
 
 def prepare_database(settings: Settings) -> str | None:
-    """Upgrade the embedded default SQLite schema if needed; refuse an out-of-date explicit one.
+    """Check the store like every command (:func:`intake.db.open_store`); on the embedded default
+    SQLite only, bring an older schema up to date instead of refusing it.
 
-    Returns a message when it upgraded."""
-    from intake.db import require_current_schema, schema_status, upgrade
+    Returns a message when it upgraded. Raises what ``open_store`` raises otherwise (an explicit
+    database that is out of date, any schema newer than this code, an unreachable database)."""
+    from intake.db import SchemaOutOfDate, SchemaTooNew, open_store, schema_status, upgrade
 
-    if settings.database_url:
-        require_current_schema(settings)
+    try:
+        open_store(settings)
         return None
+    except SchemaTooNew:
+        raise
+    except SchemaOutOfDate:
+        if settings.database_url:
+            raise
     current, head = schema_status(settings)
-    if current == head:
-        return None
     upgrade(settings)
     return f"database schema upgraded from {current or 'empty'} to {head} ({settings.resolved_database_url})"
 
@@ -142,15 +147,13 @@ def run_command(workers: int, web: bool, host: str | None, port: int | None, dat
     """Run everything: poller, workers, reconciler and web app, until Ctrl-C."""
     if data_dir is not None:
         os.environ["DOCINTAKE_DATA_DIR"] = str(data_dir.resolve())
-    settings = load_settings()
-    from intake.db import SchemaOutOfDate
+    from intake.db import store_errors
     from intake.queue import describe_redis, redis_connection
     from intake.reconcile import reconcile_forever
 
-    try:
+    with store_errors():
+        settings = load_settings()
         note = prepare_database(settings)
-    except SchemaOutOfDate as exc:
-        raise click.ClickException(str(exc))
     if note:
         click.echo(note)
     # Start (or attach to) the embedded Redis here, so the workers attach to the same one and it

@@ -16,7 +16,15 @@ STORE_COMMANDS = [
     ("profiles", "show", "LV-32000012345"),
     ("submissions", "list"),
     ("submissions", "counts"),
+    ("users", "list"),
+    ("users", "unlock", "nobody"),
+    ("web", "--port", "0"),
+    ("poll", "--once"),
+    ("reconcile",),
+    ("worker", "--burst"),
 ]
+#: ... and ``run`` (which upgrades only the embedded default database itself).
+RUN = ("run", "--no-web", "--workers", "0")
 
 
 @pytest.fixture
@@ -141,3 +149,19 @@ def test_migrations_match_the_models(db_settings):
     with get_engine(db_settings).connect() as conn:
         indexes = {ix["name"] for ix in inspect(conn).get_indexes("submissions")}
     assert "ix_submissions_status_reason_received" in indexes
+
+
+@pytest.mark.parametrize("args", [*STORE_COMMANDS, RUN], ids=lambda a: " ".join(a[:2]))
+def test_cli_commands_refuse_a_newer_schema_and_an_unreachable_database(make_settings, args):
+    settings = make_settings("sqlite")
+    with get_engine(settings).begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    proc = run_cli(settings, *args, timeout=60)
+    assert proc.returncode == 1, proc
+    assert "Error: the database schema is at 9999, which this version of docintake does not know" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    gone = settings.with_(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    proc = run_cli(gone, *args, timeout=60)
+    assert proc.returncode == 1, proc
+    assert "Error: cannot reach the database postgresql+psycopg://postgres@127.0.0.1:1/nothing" in proc.stderr
+    assert "Traceback" not in proc.stderr

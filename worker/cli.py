@@ -38,6 +38,8 @@ import time
 
 import click
 
+from intake.db import store_command
+
 log = logging.getLogger(__name__)
 
 WORKER_CLASSES = ("fork", "simple")
@@ -207,18 +209,12 @@ RECYCLE_AFTER = 1000
 @click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs.")
 @click.option("--recycle-after", type=int, default=RECYCLE_AFTER, show_default=True,
               help="simple class: start afresh (same process id, re-exec) after this many jobs; 0: never.")
-def worker_command(burst: bool, worker_class: str, name: str | None, max_jobs: int | None,
+@store_command
+def worker_command(settings, burst: bool, worker_class: str, name: str | None, max_jobs: int | None,
                    recycle_after: int) -> None:
     """Process queued submissions (an RQ worker). Run as many as the load needs, on any host."""
-    from intake.config import load_settings
-    from intake.db import SchemaOutOfDate, require_current_schema
     from intake.queue import describe_redis
 
-    settings = load_settings()
-    try:
-        require_current_schema(settings)
-    except SchemaOutOfDate as exc:
-        raise click.ClickException(str(exc))
     # A SIGTERM before RQ installs its handlers (or between two runs) still means a clean exit.
     _exit_on_signals()
     warm_up(settings)

@@ -6,14 +6,15 @@ import sys
 
 import click
 
-from intake.config import load_settings
+from intake.db import store_command
 
 
 @click.command("web")
 @click.option("--host", default=None, help="Address to listen on (default: DOCINTAKE_WEB_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: DOCINTAKE_WEB_PORT or 8080).")
 @click.option("--threads/--no-threads", default=True, show_default=True, help="Serve requests in threads.")
-def web_command(host: str | None, port: int | None, threads: bool) -> None:
+@store_command
+def web_command(settings, host: str | None, port: int | None, threads: bool) -> None:
     """Serve the public form page and the back office.
 
     This is werkzeug's server, fine behind a TLS-terminating reverse proxy for a
@@ -21,11 +22,8 @@ def web_command(host: str | None, port: int | None, threads: bool) -> None:
     """
     from werkzeug.serving import make_server
 
-    from intake.db import require_current_schema
     from intake.web import create_app
 
-    settings = load_settings()
-    require_current_schema(settings)
     host = host or settings.web_host
     port = port if port is not None else settings.web_port
     server = make_server(host, port, create_app(settings), threaded=threads)
@@ -60,16 +58,15 @@ def _read_password(stdin: bool) -> str:
 @click.argument("name")
 @click.option("--role", type=click.Choice(["clerk", "supervisor", "admin"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
-def add_command(name: str, role: str, password_stdin: bool) -> None:
+@store_command
+def add_command(settings, name: str, role: str, password_stdin: bool) -> None:
     """Create a staff account NAME with ROLE (the password is asked for, never an argument)."""
     from sqlalchemy import select
 
-    from intake.db import require_current_schema, session_scope
+    from intake.db import session_scope
     from intake.models import AuditEvent, User
     from intake.web.auth import hash_password
 
-    settings = load_settings()
-    require_current_schema(settings)
     name = name.strip()
     if not name or len(name) > 100:
         raise click.ClickException("a user name has 1..100 characters")
@@ -83,15 +80,14 @@ def add_command(name: str, role: str, password_stdin: bool) -> None:
 
 
 @users.command("list")
-def list_command() -> None:
+@store_command
+def list_command(settings) -> None:
     """List staff accounts."""
     from sqlalchemy import select
 
-    from intake.db import require_current_schema, session_scope
+    from intake.db import session_scope
     from intake.models import User
 
-    settings = load_settings()
-    require_current_schema(settings)
     with session_scope(settings) as session:
         for user in session.scalars(select(User).order_by(User.name)):
             state = "active" if user.active else "inactive"
@@ -100,14 +96,12 @@ def list_command() -> None:
             click.echo(f"{user.name}\t{user.role}\t{state}")
 
 
-def _change(name: str, action: str, **values) -> None:
+def _change(settings, name: str, action: str, **values) -> None:
     from sqlalchemy import select
 
-    from intake.db import require_current_schema, session_scope
+    from intake.db import session_scope
     from intake.models import AuditEvent, User
 
-    settings = load_settings()
-    require_current_schema(settings)
     with session_scope(settings) as session:
         user = session.scalar(select(User).where(User.name == name))
         if user is None:
@@ -121,23 +115,27 @@ def _change(name: str, action: str, **values) -> None:
 @users.command("set-password")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
-def set_password_command(name: str, password_stdin: bool) -> None:
+@store_command
+def set_password_command(settings, name: str, password_stdin: bool) -> None:
     """Set a new password (ends the user's sessions, lifts a lock)."""
     from intake.web.auth import hash_password
 
     password = _read_password(password_stdin)
-    _change(name, "user_password_set", password_hash=hash_password(password), failed_logins=0, locked_until=None)
+    _change(settings, name, "user_password_set", password_hash=hash_password(password), failed_logins=0,
+            locked_until=None)
 
 
 @users.command("unlock")
 @click.argument("name")
-def unlock_command(name: str) -> None:
+@store_command
+def unlock_command(settings, name: str) -> None:
     """Lift a lock after failed sign-ins."""
-    _change(name, "user_unlock", failed_logins=0, locked_until=None)
+    _change(settings, name, "user_unlock", failed_logins=0, locked_until=None)
 
 
 @users.command("deactivate")
 @click.argument("name")
-def deactivate_command(name: str) -> None:
+@store_command
+def deactivate_command(settings, name: str) -> None:
     """Disable an account (kept for the audit trail, never deleted)."""
-    _change(name, "user_deactivate", active=False)
+    _change(settings, name, "user_deactivate", active=False)
