@@ -91,7 +91,7 @@ def clean_text(value: object, limit: int | None = None) -> str | None:
         return None
     text = str(value)
     if any("\udc80" <= ch <= "\udcff" for ch in text):
-        raw = text.encode("utf-8", "surrogateescape")
+        raw = _text_bytes(text)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -202,9 +202,15 @@ def _cte(part: Message) -> str:
         return ""
 
 
+def _text_bytes(text: str) -> bytes:
+    """A payload the stdlib decoded to text, back to bytes: its escaped raw bytes as they came,
+    any real non-ASCII character (e.g. U+FFFD from a byte mangled in transit) as UTF-8, never an error."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _lenient_b64(text: str) -> bytes:
     """Decode base64 the way mail clients do: skip anything outside the alphabet, mend the padding."""
-    data = re.sub(rb"[^A-Za-z0-9+/]", b"", text.encode("ascii", "surrogateescape"))
+    data = re.sub(rb"[^A-Za-z0-9+/]", b"", _text_bytes(text))
     if len(data) % 4 == 1:
         data = data[:-1]
     data += b"=" * (-len(data) % 4)
@@ -229,7 +235,7 @@ def _encoded_rfc822(part: Message, defects: list[str], where: str) -> bytes:
         return _lenient_b64(text)
     import quopri
 
-    return quopri.decodestring(text.encode("ascii", "surrogateescape"))
+    return quopri.decodestring(_text_bytes(text))
 
 
 def _payload_bytes(part: Message, defects: list[str], where: str) -> bytes:
@@ -250,7 +256,7 @@ def _payload_bytes(part: Message, defects: list[str], where: str) -> bytes:
     if data is None:
         payload = part.get_payload()
         if isinstance(payload, str):
-            data = payload.encode("ascii", "surrogateescape")
+            data = _text_bytes(payload)
         else:
             data = b""
     return data
@@ -387,8 +393,8 @@ class _Walker:
         if f"--{boundary}" not in body:
             return None
         ctype = _content_type(part)
-        head = f'Content-Type: {ctype}; boundary="{boundary}"\r\n\r\n'.encode("utf-8", "surrogateescape")
-        data = head + body.encode("ascii", "surrogateescape")
+        head = f'Content-Type: {ctype}; boundary="{boundary}"\r\n\r\n'
+        data = _text_bytes(head + body)
         repaired = email.message_from_bytes(data, policy=policy.default)
         if not repaired.is_multipart() or self._boundary_lost(repaired):
             return None
