@@ -44,6 +44,7 @@ from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
 from verify.revisions import STRICT_DIFF_POLICY, later_changes
+from verify.streams import StreamTooLarge, check_pdfminer_streams, decode_limits, stacked_filters
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +195,28 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None) -> Repo
 
 
 def _unexpected(stage: str, exc: BaseException) -> Reason:
+    if _is_decode_limit(exc):
+        return Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")
     log.warning("unexpected %s during %s: %s", type(exc).__name__, stage, mask_codes(str(exc))[:300])
     return Reason(stage, None, mask_codes(f"{_STAGE_MESSAGES.get(stage, 'processing failed')}: {type(exc).__name__}"))
 
 
+def _is_decode_limit(exc: BaseException | None) -> bool:
+    """pyHanko's PdfDecodeLimitError, also when another exception wraps it."""
+    from pyhanko.pdf_utils.misc import PdfDecodeLimitError
+
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, (PdfDecodeLimitError, StreamTooLarge)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 _STAGE_MESSAGES = {
     "not_pdf": "the file could not be read",
+    "too_large": "the PDF's streams could not be checked",
     "malformed_pdf": "the PDF could not be parsed",
     "signature_invalid": "the signature could not be evaluated",
     "unknown_form": "the form could not be read",
@@ -293,7 +310,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
     try:
         reader = _open(data, policy, state)
         signed = _signature(reader, data, policy, now, state)
-        _form_and_binding(data, signed, state)
+        _form_and_binding(data, reader, signed, state)
         state.complete = True
     except _Reject as stop:
         state.reasons.extend(stop.reasons)
@@ -311,8 +328,10 @@ def _open(data: bytes, policy: Policy, state: _State):
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=True)
+        reader = PdfFileReader(io.BytesIO(data), strict=True, decode_limits=decode_limits())
     except Exception as exc:
+        if _is_decode_limit(exc):
+            raise _Reject(Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")) from exc
         if _looks_encrypted(data):
             raise _Reject(Reason("encrypted_pdf", None, "the PDF is encrypted")) from exc
         raise _Reject(Reason("malformed_pdf", None, f"the PDF cannot be parsed: {type(exc).__name__}")) from exc
@@ -349,6 +368,7 @@ class _Signed:
     revision_bytes: bytes | None  # the bytes the signature covers up to its end (the signed revision)
     cert: Any | None  # asn1crypto certificate of the signer
     trusted_for_binding: bool  # only bind a signer whose signature was evaluated
+    revision: int | None = None  # pyHanko's number of the signed revision
 
 
 def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _State) -> _Signed | None:
@@ -365,6 +385,10 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
         return None  # the form step reads the whole (unsigned) file, for the back office only
     chosen = next((s for s in signatures if s.field_name == SIGNATURE_FIELD), signatures[0])
     revision_bytes = _signed_revision_bytes(chosen, data)
+    try:
+        signed_rev = chosen.signed_revision
+    except Exception:
+        signed_rev = None
     cert = None
     try:
         cert = chosen.signer_cert
@@ -376,10 +400,10 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
     subfilter = str(chosen.sig_object.get("/SubFilter", ""))
     if subfilter not in _SIGNATURE_SUBFILTERS:
         state.add("signature_invalid", f"SubFilter {subfilter or 'missing'} is not a PDF signature format")
-        return _Signed(revision_bytes, cert, False)
+        return _Signed(revision_bytes, cert, False, signed_rev)
     status = asyncio.run(_validate(chosen, reader, doc_timestamps, policy, now, state))
     if status is None:
-        return _Signed(revision_bytes, cert, False)
+        return _Signed(revision_bytes, cert, False, signed_rev)
 
     # integrity and signature value
     if not status["intact"] or not status["valid"]:
@@ -401,7 +425,7 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
             )
         else:
             state.add("signature_invalid", f"signature level {state.level} is below the required {policy.min_level}")
-    return _Signed(revision_bytes, cert, True)
+    return _Signed(revision_bytes, cert, True, signed_rev)
 
 
 def _signed_revision_bytes(sig, data: bytes) -> bytes | None:
@@ -813,10 +837,20 @@ def certificate_national_id(cert) -> tuple[str | None, str]:
 # -- the form -----------------------------------------------------------------------------------
 
 
-def _form_and_binding(data: bytes, signed: _Signed | None, state: _State) -> None:
+def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State) -> None:
     if signed is not None and signed.revision_bytes is None:
         return  # no signed revision to read; the signature reasons say why
     revision = data if signed is None else signed.revision_bytes
+    # pdfminer decodes without any limit: bound what it will decode first (verify.streams)
+    state.stage = "too_large"
+    if stacked_filters(revision):
+        state.add("too_large", "a stream applies several compression filters on top of each other")
+        return
+    try:
+        check_pdfminer_streams(reader, None if signed is None else signed.revision)
+    except StreamTooLarge as exc:
+        state.add("too_large", str(exc))
+        return
     state.stage = "malformed_pdf"
     import pdfplumber
 
