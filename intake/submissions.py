@@ -2,13 +2,15 @@
 
 Lists never load document bytes or reports (``load_only``) and are served by indexes on
 ``received_at`` alone, ``(status, received_at)`` and ``(main_reason, received_at)``, newest
-first; ``id`` breaks ties so pages are stable. Times are aware UTC datetimes.
+first; ``id`` breaks ties so pages are stable. A page is read in two steps (:func:`page_ids`,
+then the rows for those ids), so that a deep offset skips index entries, not rows. Counts per
+main reason come from ``(status, main_reason, received_at)`` alone. Times are aware UTC datetimes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
@@ -59,19 +61,35 @@ def submission_conditions(status: str | Iterable[str] | None = None, reason: str
     return conds
 
 
+#: Newest first; ``id`` breaks ties.
+NEWEST_FIRST = (Submission.received_at.desc(), Submission.id.desc())
+
+_Row = TypeVar("_Row")
+
+
+def page_ids(session: Session, conditions: Sequence[Any], order: Sequence[Any], limit: int,
+             offset: int = 0) -> list[int]:
+    """Step one of a page: its submission ids, from an index alone (cheap even at a deep offset,
+    where fetching whole rows only to skip them is not)."""
+    stmt = select(Submission.id).where(*conditions).order_by(*order).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
+
+
+def in_id_order(ids: Sequence[int], rows: Iterable[_Row], key: Any = lambda row: row.id) -> list[_Row]:
+    """Step two's rows (fetched with ``id IN ids``, in no particular order) in the order of ``ids``."""
+    by_id = {key(row): row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def list_submissions(session: Session, status: str | Iterable[str] | None = None, reason: str | None = None,
                      since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100,
                      offset: int = 0) -> list[Submission]:
     """Submissions newest first (received_at, then id), without their bytes or reports."""
-    stmt = (
-        select(Submission)
-        .options(load_only(*LIST_COLUMNS, raiseload=True))
-        .where(*submission_conditions(status, reason, since, until))
-        .order_by(Submission.received_at.desc(), Submission.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(session.scalars(stmt))
+    ids = page_ids(session, submission_conditions(status, reason, since, until), NEWEST_FIRST, limit, offset)
+    if not ids:
+        return []
+    stmt = select(Submission).options(load_only(*LIST_COLUMNS, raiseload=True)).where(Submission.id.in_(ids))
+    return in_id_order(ids, session.scalars(stmt))
 
 
 def count_submissions(session: Session, status: str | Iterable[str] | None = None, reason: str | None = None,
@@ -92,13 +110,15 @@ def reason_counts(session: Session, status: str | Iterable[str] | None = None, s
     return dict(sorted(rows, key=lambda r: (-r[1], r[0])))
 
 
-def status_counts(session: Session, since: dt.datetime | None = None,
-                  until: dt.datetime | None = None) -> dict[str, int]:
-    """Status -> number of submissions, every status present (0 when none), in STATUSES order."""
-    stmt = (select(Submission.status, func.count()).where(*submission_conditions(None, None, since, until))
+def status_counts(session: Session, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                  status: str | Iterable[str] | None = None) -> dict[str, int]:
+    """Status -> number of submissions, every status present (0 when none), in STATUSES order;
+    only the given statuses (and only they are counted) when ``status`` is given."""
+    wanted = _statuses(status) or STATUSES
+    stmt = (select(Submission.status, func.count()).where(*submission_conditions(status, None, since, until))
             .group_by(Submission.status))
     found = dict(session.execute(stmt).all())
-    return {s: found.get(s, 0) for s in STATUSES}
+    return {s: found.get(s, 0) for s in STATUSES if s in wanted}
 
 
 def submission_json(sub: Submission) -> dict[str, Any]:

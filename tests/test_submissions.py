@@ -75,6 +75,19 @@ def test_counts(db_settings):
     assert list(statuses) == list(STATUSES)
     assert statuses == {"received": 0, "queued": 1, "processing": 0, "applied": 1, "rejected": 3, "failed": 1,
                         "cleared": 1}
+    with session_scope(db_settings) as session:  # only some statuses (the dashboard's), in STATUSES order
+        assert status_counts(session, status=["failed", "received", "rejected"]) == {
+            "received": 0, "rejected": 3, "failed": 1}
+
+
+def test_deep_pages_are_stable(db_settings):
+    """Two-step pages (ids, then rows) give the same rows, in order, as walking the list."""
+    _seed(db_settings)
+    with session_scope(db_settings) as session:
+        everything = _ids(list_submissions(session))
+        pages = [_ids(list_submissions(session, limit=3, offset=o)) for o in range(0, 9, 3)]
+        assert sum(pages, []) == everything and pages[-1] == [1]
+        assert list_submissions(session, offset=100) == []
 
 
 def test_submission_json(db_settings):

@@ -1,9 +1,10 @@
 """The back office's read queries. Indexed columns only; document bytes never loaded.
 
-- the rejects queue filters on ``status`` / ``received_at`` / ``main_reason``
-  (``ix_submissions_status_received``, ``ix_submissions_main_reason``) and
-  pages with LIMIT/OFFSET; its counts per reason are one GROUP BY, and the
-  total is their sum (no second scan);
+- the rejects queue filters with :func:`intake.submissions.submission_conditions` on
+  ``status`` / ``received_at`` / ``main_reason`` and pages in two steps (ids from the index,
+  then 50 rows: :func:`intake.submissions.page_ids`); its counts per reason are one GROUP BY
+  from ``ix_submissions_status_reason_received`` (:func:`intake.submissions.reason_counts`),
+  and the total is their sum (no second scan);
 - ``Submission.content``, ``Submission.report`` and ``Mail.raw`` stay in the
   database for lists (``load_only``); the detail page defers the bytes.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only
 
+from intake import submissions
 from intake.models import WAITING, AuditEvent, Mail, Profile, Status, Submission
 from intake.web.filters import local_zone
 
@@ -47,7 +49,7 @@ def today_local() -> dt.date:
 def known_reasons() -> set[str]:
     from verify.reasons import CODES
 
-    return set(CODES) | {"none"}
+    return set(CODES) | {submissions.NO_REASON}
 
 
 @dataclass
@@ -62,17 +64,19 @@ class RejectFilter:
     def statuses(self) -> tuple[str, ...]:
         return STATUS_VIEWS[self.view]
 
+    @property
+    def since(self) -> dt.datetime | None:
+        """The start of ``date_from`` in the office's zone."""
+        return local_day_start(self.date_from) if self.date_from else None
+
+    @property
+    def until(self) -> dt.datetime | None:
+        """The end of ``date_to`` (the next day's start) in the office's zone."""
+        return local_day_start(self.date_to + dt.timedelta(days=1)) if self.date_to else None
+
     def conditions(self, with_reason: bool = True) -> list:
-        conds = [Submission.status.in_(self.statuses)]
-        if self.date_from:
-            conds.append(Submission.received_at >= local_day_start(self.date_from))
-        if self.date_to:
-            conds.append(Submission.received_at < local_day_start(self.date_to + dt.timedelta(days=1)))
-        if with_reason and self.reason == "none":
-            conds.append(Submission.main_reason.is_(None))
-        elif with_reason and self.reason:
-            conds.append(Submission.main_reason == self.reason)
-        return conds
+        return submissions.submission_conditions(self.statuses, self.reason if with_reason else None,
+                                                 self.since, self.until)
 
 
 @dataclass
@@ -86,24 +90,13 @@ class RejectPage:
 
 
 def reason_counts(session: Session, flt: RejectFilter) -> list[tuple[str, int]]:
-    stmt = (
-        select(Submission.main_reason, func.count())
-        .where(*flt.conditions(with_reason=False))
-        .group_by(Submission.main_reason)
-    )
-    rows = [(reason or "none", count) for reason, count in session.execute(stmt)]
-    return sorted(rows, key=lambda r: (-r[1], r[0]))
+    """(main reason, count) for the filter's view and dates (not its reason), most frequent first."""
+    return list(submissions.reason_counts(session, flt.statuses, flt.since, flt.until).items())
 
 
 def _order() -> tuple:
     # Open rejects first ("rejected" > "failed" > "cleared"), newest first within each.
     return (Submission.status.desc(), Submission.received_at.desc(), Submission.id.desc())
-
-
-def _page_ids(session: Session, flt: RejectFilter, limit: int, offset: int) -> list[int]:
-    """Step one: the page's ids from the index alone (cheap even at a deep offset)."""
-    stmt = select(Submission.id).where(*flt.conditions()).order_by(*_order()).limit(limit).offset(offset)
-    return list(session.scalars(stmt))
 
 
 def _rows_for(session: Session, ids: list[int]) -> list:
@@ -123,8 +116,7 @@ def _rows_for(session: Session, ids: list[int]) -> list:
         )
         .where(Submission.id.in_(ids))
     )
-    by_id = {row[0].id: row for row in session.execute(stmt)}
-    return [by_id[i] for i in ids if i in by_id]
+    return submissions.in_id_order(ids, session.execute(stmt), key=lambda row: row[0].id)
 
 
 def rejects_page(session: Session, flt: RejectFilter, page_size: int = PAGE_SIZE) -> RejectPage:
@@ -135,7 +127,8 @@ def rejects_page(session: Session, flt: RejectFilter, page_size: int = PAGE_SIZE
         total = sum(c for _r, c in counts)
     pages = max(1, -(-total // page_size))
     page = min(max(1, flt.page), pages)
-    rows = _rows_for(session, _page_ids(session, flt, page_size, (page - 1) * page_size))
+    ids = submissions.page_ids(session, flt.conditions(), _order(), page_size, (page - 1) * page_size)
+    rows = _rows_for(session, ids)
     return RejectPage(rows=rows, total=total, counts=counts, page=page, pages=pages, filter=flt)
 
 
@@ -212,7 +205,7 @@ def daily_stats(session: Session, days: int = 30, today: dt.date | None = None) 
         if status == Status.applied.value:
             day.applied += count
         elif status in (Status.rejected.value, Status.cleared.value):
-            key = reason or "none"
+            key = reason or submissions.NO_REASON
             day.rejected[key] = day.rejected.get(key, 0) + count
         else:
             day.other += count
@@ -239,11 +232,6 @@ class HistoryCache:
         return [copy.deepcopy(d) for d in cached[2]] + fresh
 
 
-def status_counts(session: Session, statuses: tuple[str, ...]) -> dict[str, int]:
-    stmt = select(Submission.status, func.count()).where(Submission.status.in_(statuses)).group_by(Submission.status)
-    return {status: count for status, count in session.execute(stmt)}
-
-
 def mails_since(session: Session, since: dt.datetime) -> int:
     return session.scalar(select(func.count()).select_from(Mail).where(Mail.received_at >= since)) or 0
 
@@ -251,7 +239,7 @@ def mails_since(session: Session, since: dt.datetime) -> int:
 def dashboard(session: Session, history: HistoryCache | None = None) -> dict:
     today = today_local()
     days = (history or HistoryCache(ttl=0)).days(session, 30, today)
-    counts = status_counts(session, (*WAITING, Status.rejected.value, Status.failed.value))
+    counts = submissions.status_counts(session, status=(*WAITING, Status.rejected.value, Status.failed.value))
     return {
         "today": days[-1],
         "days": days,
