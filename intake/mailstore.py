@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from intake.mailparse import ParsedMail
-from intake.models import AuditEvent, Mail, MailboxState, Status, Submission
+from intake.models import AuditEvent, Mail, MailboxState, Status, Submission, utcnow
 from verify.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ class MailLocationConflict(RuntimeError):
 
 def message_key(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _reject(submission: Submission, reason: Reason, now: dt.datetime) -> None:
@@ -81,7 +77,7 @@ def record_mail(
     if existing is not None:
         log.info("mail %s/%s uid %s already recorded as mail %s", mailbox, folder, uid, existing)
         return []
-    now = _utcnow()
+    now = utcnow()
     mail = Mail(
         mailbox=mailbox,
         folder=folder,
@@ -169,7 +165,7 @@ def note_poll(session: Session, *, mailbox: str, folder: str, uidvalidity: int |
     state = session.get(MailboxState, (mailbox, folder))
     previous = None
     if state is None:
-        session.add(MailboxState(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, last_poll_at=_utcnow()))
+        session.add(MailboxState(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, last_poll_at=utcnow()))
     else:
         previous = state.uidvalidity
         if previous is not None and uidvalidity is not None and previous != uidvalidity:
@@ -178,6 +174,6 @@ def note_poll(session: Session, *, mailbox: str, folder: str, uidvalidity: int |
                 mailbox, folder, previous, uidvalidity,
             )
         state.uidvalidity = uidvalidity
-        state.last_poll_at = _utcnow()
+        state.last_poll_at = utcnow()
     return previous
 
