@@ -220,6 +220,14 @@ def _resign_sha1(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey)
 
 
 _STEMS = ("root", "intermediate", "tsa", "other-root", "other-intermediate")
+_UNTRUSTED = "nobody trusts this"
+#: The CAs, issuers first: (stem, subject, issuer stem or None for a root, path length).
+_CAS = (
+    ("root", _name("docintake Demo Root CA"), None, 1),
+    ("intermediate", _name("docintake Demo Qualified Signature CA"), "root", 0),
+    ("other-root", _name("Untrusted Root CA", org=_UNTRUSTED), None, 1),
+    ("other-intermediate", _name("Untrusted Signature CA", org=_UNTRUSTED), "other-root", 0),
+)
 
 
 class DemoPKI:
@@ -246,40 +254,12 @@ class DemoPKI:
         keys: dict = {s: ec.generate_private_key(ec.SECP256R1()) for s in _STEMS}
         # pyHanko's in-process DummyTimeStamper signs with RSA only; one RSA key per PKI.
         keys["tsa"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        root = _Pair(
-            _ca(_name("docintake Demo Root CA"), keys["root"], None, path_length=1, serial=_serial_for("root")),
-            keys["root"],
-        )
-        inter = _Pair(
-            _ca(
-                _name("docintake Demo Qualified Signature CA"),
-                keys["intermediate"],
-                root,
-                path_length=0,
-                serial=_serial_for("intermediate"),
-            ),
-            keys["intermediate"],
-        )
-        other_root = _Pair(
-            _ca(
-                _name("Untrusted Root CA", org="nobody trusts this"),
-                keys["other-root"],
-                None,
-                path_length=1,
-                serial=_serial_for("other-root"),
-            ),
-            keys["other-root"],
-        )
-        other_inter = _Pair(
-            _ca(
-                _name("Untrusted Signature CA", org="nobody trusts this"),
-                keys["other-intermediate"],
-                other_root,
-                path_length=0,
-                serial=_serial_for("other-intermediate"),
-            ),
-            keys["other-intermediate"],
-        )
+        pairs: dict[str, _Pair] = {}
+        for stem, name, issuer, path_length in _CAS:
+            cert = _ca(name, keys[stem], pairs[issuer] if issuer else None, path_length=path_length,
+                       serial=_serial_for(stem))
+            pairs[stem] = _Pair(cert, keys[stem])
+        root = pairs["root"]
         tsa_key = keys["tsa"]
         tsa_cert = (
             x509.CertificateBuilder()
@@ -308,13 +288,7 @@ class DemoPKI:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False)
             .sign(root.key, hashes.SHA256())
         )
-        pairs = {
-            "root": root,
-            "intermediate": inter,
-            "tsa": _Pair(tsa_cert, tsa_key),
-            "other-root": other_root,
-            "other-intermediate": other_inter,
-        }
+        pairs["tsa"] = _Pair(tsa_cert, tsa_key)
         # Write keys and certs; the root last, so a half-written directory is recreated next time.
         for stem in reversed(_STEMS):
             pairs[stem].write(directory, stem)
