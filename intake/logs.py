@@ -24,10 +24,17 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """Masks the whole formatted record: a traceback (``log.exception``) can quote a value too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_codes(super().format(record))
+
+
 def configure_logging(level: str | None = None) -> None:
     level = (level or os.environ.get("DOCINTAKE_LOG_LEVEL") or "INFO").upper()
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -55,3 +55,21 @@ def test_masking_filter_masks_the_formatted_message(caplog):
         log.filters.clear()
     assert caplog.messages == ["applied LV-32****-***45 for 38****-***00"]
     assert "320000" not in caplog.text and "38001010000" not in caplog.text
+
+
+def test_a_logged_traceback_is_masked_too(capsys):
+    import logging
+
+    from intake.logs import configure_logging
+
+    configure_logging("INFO")
+    try:
+        try:
+            raise ValueError("no profile for LV-32000012345")
+        except ValueError:
+            logging.getLogger("docintake.test").exception("could not apply")
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers[:] = []
+    assert "ValueError: no profile for LV-32****-***45" in err
+    assert "32000012345" not in err
