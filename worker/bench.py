@@ -297,13 +297,16 @@ def render_table(res: dict) -> str:
                  f"CPU {dv['decision_cpu']['median_ms']:.1f} / {dv['raw_cpu']['median_ms']:.1f} ms"))
     rows.append(("in-process decisions", f"{dv['inprocess_throughput_per_s']:.2f} /s", "1 process"))
     for run in res.get("pipeline", []):
+        tries = "" if len(run.get("tries_per_s", [])) < 2 else \
+            ", runs " + "/".join(f"{t:.1f}" for t in run["tries_per_s"])
         if run["mode"] == "overlap":
             rows.append((f"mail->profile {run['config']} x{run['workers']}", f"{run['throughput_per_s']:.2f} /s",
-                         f"{run['forms']} forms in {run['seconds']:.1f}s (poll pass {run['poll_seconds']:.1f}s)"))
+                         f"{run['forms']} forms in {run['seconds']:.1f}s (poll pass {run['poll_seconds']:.1f}s)"
+                         + tries))
         else:
+            steady = f", steady {run['steady_per_s']:.1f}/s" if run.get("steady_per_s") else ""
             rows.append((f"worker stage {run['config']} x{run['workers']}", f"{run['throughput_per_s']:.2f} /s",
-                         f"{run['forms']} queued forms in {run['worker_seconds']:.1f}s after a "
-                         f"{run['poll_seconds']:.1f}s poll pass"))
+                         f"{run['forms']} queued forms in {run['worker_seconds']:.1f}s{steady}" + tries))
     if res.get("pipeline_vs_inprocess_ratio") is not None:
         rows.append(("pipeline (1 worker) / in-process", f"{res['pipeline_vs_inprocess_ratio']:.3f}",
                      f">= 0.8 {met('pipeline_vs_inprocess_ratio', res['pipeline_vs_inprocess_ratio'])}"))
@@ -386,6 +389,9 @@ def draw_plot(res: dict, path: Path) -> None:
                    "memory figures.")
 @click.option("--matrix", type=click.Choice(["subset", "full"]), default="subset", show_default=True,
               help="Pipeline configurations: a subset covering every dimension, or all 8.")
+@click.option("--repeat", type=click.IntRange(1), default=None,
+              help="Runs of each pipeline configuration; the best is kept, all are in the JSON "
+                   "(default 2; 1 with --quick). Other processes on the machine only ever slow a run down.")
 @click.option("--growth", "growth_n", type=click.IntRange(10), default=None,
               help="Decisions for the RSS growth check (default 1000; 50 with --quick).")
 @click.option("--latency-mails", type=click.IntRange(1), default=None,
@@ -399,7 +405,7 @@ def draw_plot(res: dict, path: Path) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the generated forms and installations here (default: a temp dir, removed).")
 def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, quick: bool, matrix: str,
-                  growth_n: int | None, latency_mails: int | None, postgres: str, redis_server: str,
+                  repeat: int | None, growth_n: int | None, latency_mails: int | None, postgres: str, redis_server: str,
                   profile_path: Path | None, workdir: Path | None) -> None:
     """Benchmark the decision, the pipeline and memory on forms it signs itself."""
     from tqdm import tqdm
@@ -413,6 +419,7 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     services = Services(postgres_admin=postgres, redis_server=redis_server)
     growth_n = growth_n or (50 if quick else 1000)
+    repeat = repeat or (1 if quick else 2)
     configs = QUICK_MATRIX if quick else (FULL_MATRIX if matrix == "full" else SUBSET_MATRIX)
     stack = contextlib.ExitStack()
     if workdir is None:
@@ -440,17 +447,23 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
             profile_decisions(forms, policy, profile_path)
 
         runs = []
-        total = sum(len(w) * len(m) for *_, w, m in configs) * n_forms
+        total = sum(len(w) * len(m) for *_, w, m in configs) * n_forms * repeat
         with tqdm(total=total, desc="pipeline runs", unit="form", file=sys.stderr) as bar:
             for mailbox, database, redis_kind, worker_counts, modes in configs:
                 for mode in modes:
                     for workers in worker_counts:
                         cfg = Config(mailbox, database, redis_kind)
-                        bar.set_postfix_str(f"{cfg.name} x{workers} {mode}")
-                        with Installation(cfg, workdir / f"run-{cfg.name}-{workers}-{mode}", corpus.trust_root,
-                                          services) as inst:
-                            runs.append(run_throughput(inst, forms, workers, mode=mode, progress=bar))
+                        tries = []
+                        for attempt in range(repeat):
+                            bar.set_postfix_str(f"{cfg.name} x{workers} {mode} #{attempt + 1}")
+                            with Installation(cfg, workdir / f"run-{cfg.name}-{workers}-{mode}-{attempt}",
+                                              corpus.trust_root, services) as inst:
+                                tries.append(run_throughput(inst, forms, workers, mode=mode, progress=bar))
+                        best = max(tries, key=lambda r: r["throughput_per_s"])
+                        best["tries_per_s"] = [r["throughput_per_s"] for r in tries]
+                        runs.append(best)
         res["pipeline"] = runs
+        res["pipeline_repeat"] = repeat
         inproc = res["decision"]["inprocess_throughput_per_s"]
         e2e = [r for r in runs if r["mode"] == "overlap"]
         ones = {r["config"]: r for r in e2e if r["workers"] == 1}
