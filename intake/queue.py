@@ -371,6 +371,14 @@ def _job_status(connection: redis.Redis, job_id: str) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
+def _stranded(queue: Queue, job_id: str, status: str | None) -> bool:
+    """A job no worker will run: ``started`` (the caller knows its lease ran out), or ``queued`` but
+    in no queue list (a worker popped it and died before marking it started)."""
+    if status == JobStatus.STARTED.value:
+        return True
+    return status == JobStatus.QUEUED.value and queue.connection.lpos(queue.key, job_id) is None
+
+
 def _remove_dead_job(queue: Queue, job_id: str, *, replace_started: bool) -> bool:
     """Delete the job if it is not live (or is ``started`` and ``replace_started``). True when
     the id is free now; False when a live job keeps it."""
@@ -385,7 +393,7 @@ def _remove_dead_job(queue: Queue, job_id: str, *, replace_started: bool) -> boo
                 if not pipe.exists(key):
                     pipe.unwatch()
                     return True
-                if status in LIVE_STATES and not (replace_started and status == JobStatus.STARTED.value):
+                if status in LIVE_STATES and not (replace_started and _stranded(queue, job_id, status)):
                     pipe.unwatch()
                     return False
                 try:
@@ -465,7 +473,8 @@ def enqueue_submission(settings: Settings, submission_id: int, *, connection: re
     At most one live job per submission (id ``submission-<id>``); a finished or failed one is
     replaced. Only transient errors (Redis or the database unreachable) raise; the submission
     then stays ``received`` and the reconciler enqueues it later. Returns the job id.
-    ``replace_started``: also replace a ``started`` job (the reconciler, for an expired lease).
+    ``replace_started``: also replace a stranded job, ``started`` or popped off the queue by a
+    worker that died (the reconciler, for an expired lease).
     """
     queue = get_queue(settings, connection=connection)
     job_id, _new = _push(queue, settings, submission_id, replace_started=replace_started)

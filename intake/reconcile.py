@@ -83,8 +83,12 @@ def reconcile(settings: Settings, *, connection=None) -> int:
             replace_started = False
             if job_state is None or job_state not in LIVE_STATES:
                 why = "no job" if job_state is None else f"job {job_state}"
-            elif status == Status.processing.value and job_state == "started" and expired:
-                why, replace_started = "lease expired", True
+            elif expired and (job_state == "started" or (
+                    job_state == "queued" and conn.lpos(queue.key, job_id_for(sid)) is None)):
+                # started by a worker that died, or popped off the queue by one: stranded. A live
+                # queued job in a long queue stays (the queue still holds it); a live started one
+                # cannot outlast the lease (lease_seconds > job_timeout).
+                why, replace_started = f"lease expired, job {job_state}", True
             elif status == Status.received.value and job_state in LIVE_STATES:
                 # enqueued, but the poller did not get to mark it: just mark it
                 why = None
