@@ -414,11 +414,6 @@ def test_decide_on_mutated_realworld_pades(policy, donors, data):
 
 
 # ---- parse_mail ------------------------------------------------------------------------------------
-#: KNOWN BUG, carried by tests/regressions/mail-nonascii-in-base64.eml (which fails until fixed):
-#: a non-ASCII character in a base64 body stops the walk. Listed so the fuzzers look for others.
-KNOWN_MAIL_DEFECTS = {"parts after a UnicodeEncodeError were not examined"}
-
-
 def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
     from intake.mailparse import parse_mail
 
@@ -428,7 +423,7 @@ def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
         save_crasher("mail", raw, f"parse_mail raised {type(exc).__name__}: {exc}")
         raise AssertionError(f"parse_mail raised {type(exc).__name__}: {exc}") from exc
     problems = []
-    swallowed = [d for d in parsed.defects if d.startswith("parts after a") and d not in KNOWN_MAIL_DEFECTS]
+    swallowed = [d for d in parsed.defects if d.startswith("parts after a")]
     if swallowed:
         # parse_mail did not raise, but an exception stopped the walk: the PDFs after it are lost
         problems.append(f"an internal error dropped parts: {swallowed}")
