@@ -39,6 +39,8 @@ from typing import Callable
 
 import click
 
+from forms.samples import sample_values
+
 #: Environment that must not leak into a demo (it could point at a real installation).
 _FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "IMAP_HOST", "MAILDIR", "TRUST_ROOTS", "CONFIG")
 DEMO_USER = "demo"
@@ -81,33 +83,22 @@ class Customer:
     known: bool = True  # has a profile in the bank
 
     def form_values(self, **changes) -> dict:
-        values: dict = {
-            "id_country": self.country,
-            "personal_code": self.code,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "date_of_birth": self.date_of_birth,
-            "phone": self.phone,
-            "email": self.email,
-            "address_street": self.street,
-            "address_city": self.city,
-            "address_postcode": self.postcode,
-            "address_country": self.country,
-            "correspondence_channel": "email",
-            "occupation": "Inženieris",
-            "employer": "SIA Piemērs",
-            "source_of_funds": "salary",
-            "account_purpose": "everyday",
-            "expected_monthly_turnover": "1000_5000",
-            "tax_residency_country": self.country,
-            "us_person": False,
-            "is_pep": False,
-            "pep_relative": False,
-            "marketing_consent": True,
-            "data_accuracy_confirmation": True,
-        }
-        values.update(changes)
-        return values
+        """This customer's answers: the shared sample answers with the customer's own identity."""
+        own = dict(
+            personal_code=self.code,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            date_of_birth=self.date_of_birth,
+            phone=self.phone,
+            email=self.email,
+            address_street=self.street,
+            address_city=self.city,
+            address_postcode=self.postcode,
+            occupation="Inženieris",
+            employer="SIA Piemērs",
+            marketing_consent=True,
+        )
+        return sample_values(self.country, **{**own, **changes})
 
     @property
     def national_id(self) -> str:
