@@ -29,6 +29,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import email
+import email.feedparser
 import email.header
 import email.utils
 import hashlib
@@ -200,6 +201,16 @@ def _cte(part: Message) -> str:
         return str(part.get("Content-Transfer-Encoding") or "").strip().lower()
     except Exception:  # noqa: BLE001
         return ""
+
+
+def _parse_bytes(raw: bytes, chunk: int = 1 << 20):
+    """``email.message_from_bytes`` fed in slices: the one-shot call splits the whole message
+    into lines at once (about 8x the mail's size in transient memory), the feed parser does not."""
+    parser = email.feedparser.BytesFeedParser(policy=policy.default)
+    view = memoryview(raw)
+    for start in range(0, len(raw), chunk):
+        parser.feed(bytes(view[start:start + chunk]))
+    return parser.close()
 
 
 def _text_bytes(text: str) -> bytes:
@@ -548,7 +559,7 @@ def parse_mail(raw: bytes, max_part_bytes: int) -> ParsedMail:
     """Headers, every PDF and a list of the other parts of one raw message. Never raises."""
     result = ParsedMail()
     try:
-        msg = email.message_from_bytes(raw, policy=policy.default)
+        msg = _parse_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - message_from_bytes is very lenient; belt and braces
         result.defects.append(f"message not parseable ({type(exc).__name__})")
         return result
