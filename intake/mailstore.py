@@ -2,11 +2,14 @@
 
 ``record_mail`` writes, in the caller's transaction:
 
-* one ``Mail`` row with the raw bytes; its ``message_key`` (SHA-256 of the raw
-  message) is unique per mailbox, so the same mail seen again (a crash between
-  commit and the move on the server, a UIDVALIDITY reset, a re-delivered copy)
-  is a no-op that returns ``[]``;
-* one ``Submission`` per PDF (status ``received``, its SHA-256 and bytes);
+* one ``Mail`` row, and its raw bytes as 1 MiB ``MailRawChunk`` rows streamed
+  from the caller's file (a mail of hundreds of MB is never one value in
+  memory); its ``message_key`` (SHA-256 of the raw message) is unique per
+  mailbox, so the same mail seen again (a crash between commit and the move on
+  the server, a UIDVALIDITY reset, a re-delivered copy) is a no-op that
+  returns ``[]``;
+* one ``Submission`` per PDF (status ``received``, its SHA-256 and bytes),
+  inserted one at a time so that only one PDF's bytes are in memory at once;
   identical PDFs in different mails are *not* merged here: the worker's apply
   makes the second one a ``duplicate``, so the back office sees both;
 * a PDF over the part size limit: a submission rejected at once with
@@ -24,15 +27,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
-from typing import Collection
+from typing import BinaryIO, Collection, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from intake.mailparse import ParsedMail
-from intake.models import AuditEvent, Mail, MailboxState, Status, Submission, utcnow
+from intake.models import AuditEvent, Mail, MailboxState, MailRawChunk, Status, Submission, utcnow
 from verify.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -46,8 +50,47 @@ class MailLocationConflict(RuntimeError):
     """Another mail is already recorded at this mailbox/folder/UIDVALIDITY/UID: the server broke the IMAP rules."""
 
 
-def message_key(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+#: Size of one ``MailRawChunk``.
+RAW_CHUNK = 1 << 20
+
+
+def _stream(raw: bytes | BinaryIO) -> BinaryIO:
+    return io.BytesIO(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+
+
+def _slices(stream: BinaryIO, size: int = RAW_CHUNK) -> Iterator[bytes]:
+    """The stream's bytes from the start, ``size`` at a time."""
+    stream.seek(0)
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def message_key(raw: bytes | BinaryIO) -> str:
+    """SHA-256 of the raw message (bytes, or a seekable binary file read from its start)."""
+    digest = hashlib.sha256()
+    for chunk in _slices(_stream(raw)):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def raw_chunks(session: Session, mail: Mail) -> Iterator[bytes]:
+    """A recorded mail's raw bytes, a slice at a time (mails from before schema 0003: one slice)."""
+    if mail.raw is not None:
+        yield mail.raw
+        return
+    seq = 0
+    while True:  # one slice per query: never more than one in memory, whatever the driver buffers
+        data = session.scalar(select(MailRawChunk.data).where(MailRawChunk.mail_id == mail.id,
+                                                              MailRawChunk.seq == seq))
+        if data is None:
+            return
+        yield data
+        seq += 1
+
+
+def raw_bytes(session: Session, mail: Mail) -> bytes:
+    """A recorded mail's raw bytes, whole (for small mails and tests; large ones: :func:`raw_chunks`)."""
+    return b"".join(raw_chunks(session, mail))
 
 
 def _reject(submission: Submission, reason: Reason, now: dt.datetime) -> None:
@@ -64,15 +107,17 @@ def record_mail(
     folder: str,
     uidvalidity: int | None,
     uid: str,
-    raw: bytes,
+    raw: bytes | BinaryIO,
     parsed: ParsedMail,
 ) -> list[int]:
     """Record one mail; return the ids of its NEW submissions that need queueing ([] if seen before).
 
-    Runs inside the caller's transaction (nothing is committed here). Raises
+    ``raw`` is the message as bytes or as a seekable binary file (read from its start, a slice at a
+    time). Runs inside the caller's transaction (nothing is committed here). Raises
     :class:`MailLocationConflict` if a *different* mail is already recorded at the same location.
     """
-    key = message_key(raw)
+    stream = _stream(raw)
+    key = message_key(stream)
     existing = session.scalar(select(Mail.id).where(Mail.mailbox == mailbox, Mail.message_key == key))
     if existing is not None:
         log.info("mail %s/%s uid %s already recorded as mail %s", mailbox, folder, uid, existing)
@@ -89,28 +134,10 @@ def record_mail(
         subject=parsed.subject,
         sent_at=parsed.date,
         received_at=now,
-        raw=raw,
+        raw=None,
+        raw_size=stream.seek(0, io.SEEK_END),
         other_parts=list(parsed.others),
     )
-    submissions: list[Submission] = []
-    for part in parsed.pdfs:
-        sub = Submission(
-            part_index=part.index,
-            filename=part.filename,
-            sha256=part.sha256,
-            content=None if part.too_large else part.data,
-            status=Status.received.value,
-            received_at=now,
-            updated_at=now,
-        )
-        if part.too_large:
-            _reject(sub, Reason("too_large", message=f"The attachment is {part.size} bytes, over the part limit."), now)
-        submissions.append(sub)
-    if not submissions:
-        sub = Submission(part_index=-1, status=Status.received.value, received_at=now, updated_at=now)
-        _reject(sub, Reason("no_pdf_attachment"), now)
-        submissions.append(sub)
-    mail.submissions = submissions
 
     # a savepoint, so that a concurrent poller (or a location clash) does not spoil the caller's transaction
     try:
@@ -125,6 +152,10 @@ def record_mail(
         raise MailLocationConflict(
             f"{mailbox} {folder} uidvalidity {uidvalidity} uid {uid}: another mail is already recorded there"
         ) from None
+
+    for seq, chunk in enumerate(_slices(stream)):
+        session.execute(insert(MailRawChunk).values(mail_id=mail.id, seq=seq, data=chunk))
+    submissions = _add_submissions(session, mail, parsed, now)
 
     for sub in submissions:
         detail = {
@@ -144,6 +175,31 @@ def record_mail(
         session.add(AuditEvent(at=now, actor=ACTOR, action=action, submission_id=sub.id, detail=detail))
     session.flush()
     return [s.id for s in submissions if s.status == Status.received.value]
+
+
+def _add_submissions(session: Session, mail: Mail, parsed: ParsedMail, now: dt.datetime) -> list[Submission]:
+    """One submission per PDF (or one ``no_pdf_attachment`` reject), flushed one at a time: a PDF's
+    bytes are read from its part when its row is written and dropped from the session right after."""
+    submissions: list[Submission] = []
+    for part in parsed.pdfs:
+        sub = Submission(mail_id=mail.id, part_index=part.index, filename=part.filename, sha256=part.sha256,
+                         status=Status.received.value, received_at=now, updated_at=now)
+        if part.too_large:
+            _reject(sub, Reason("too_large", message=f"The attachment is {part.size} bytes, over the part limit."), now)
+        else:
+            sub.content = part.data
+        session.add(sub)
+        session.flush()
+        session.expire(sub, ["content"])  # the bytes are in the database now; do not keep them here
+        submissions.append(sub)
+    if not submissions:
+        sub = Submission(mail_id=mail.id, part_index=-1, status=Status.received.value, received_at=now,
+                         updated_at=now)
+        _reject(sub, Reason("no_pdf_attachment"), now)
+        session.add(sub)
+        session.flush()
+        submissions.append(sub)
+    return submissions
 
 
 def known_uids(

@@ -88,11 +88,25 @@ class Mail(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The raw message of mails recorded before schema 0003; later ones keep it in ``MailRawChunk``
+    #: rows (a 270 MB mail need never be one value in memory). Read it with ``mailstore.raw_bytes``.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Size of the raw message in bytes (None for mails recorded before schema 0003).
+    raw_size: Mapped[int | None] = mapped_column(BigInteger)
     #: Parts that were not PDFs or were refused, for the back office: [{"filename", "type", "size", "note"}].
     other_parts: Mapped[list] = mapped_column(default=list)
 
     submissions: Mapped[list["Submission"]] = relationship(back_populates="mail")
+
+
+class MailRawChunk(Base):
+    """One slice of a mail's raw bytes, in order (``seq`` from 0). Written once, never changed."""
+
+    __tablename__ = "mail_raw_chunks"
+
+    mail_id: Mapped[int] = mapped_column(ForeignKey("mails.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Submission(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from intake.db import session_scope
 from intake.mailparse import parse_mail
-from intake.mailstore import MailLocationConflict, known_uids, note_poll, record_mail
+from intake.mailstore import MailLocationConflict, known_uids, note_poll, raw_bytes, record_mail
 from intake.models import AuditEvent, Mail, MailboxState, Submission
 
 EML = Path("/work/shared/realworld/eml")
@@ -48,7 +48,8 @@ def test_pdfs_become_received_submissions(db_settings):
     assert len(ids) == 2
     with session_scope(db_settings) as s:
         mail = s.scalar(select(Mail))
-        assert mail.raw == raw and mail.message_key == hashlib.sha256(raw).hexdigest()
+        assert raw_bytes(s, mail) == raw and mail.message_key == hashlib.sha256(raw).hexdigest()
+        assert mail.raw is None and mail.raw_size == len(raw)
         assert mail.sender == "Jānis <janis@example.lv>" and mail.subject == "Veidlapa"
         assert mail.sent_at.isoformat() == "2026-03-02T08:00:00+00:00"
         assert (mail.mailbox, mail.folder, mail.uidvalidity, mail.uid) == (BOX, "INBOX", 7, "1")
