@@ -311,6 +311,27 @@ def test_reject_page_shows_evidence_fields_and_profile(app, staff, db, web_setti
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "downloaded", AuditEvent.actor == "clara"))
 
 
+def test_the_whole_mail_is_a_download_for_old_and_sliced_mails(app, staff, db):
+    from intake.mailparse import parse_mail
+    from intake.mailstore import RAW_CHUNK, record_mail
+
+    old = add_submission(db, reason="signer_mismatch")  # a mail kept in mails.raw (before schema 0003)
+    raw = b"From: a@example.lv\r\nSubject: no form\r\n\r\n" + os.urandom(RAW_CHUNK + 10).hex().encode()
+    record_mail(db, mailbox="m", folder="INBOX", uidvalidity=1, uid="big", raw=raw, parsed=parse_mail(raw, 10))
+    db.commit()
+    new = db.scalar(select(Submission).where(Submission.main_reason == "no_pdf_attachment"))
+    clerk = client_for(app, staff["clerk"])
+    page = clerk.get(f"/backoffice/submissions/{new.id}").get_data(as_text=True)
+    assert f"/backoffice/submissions/{new.id}/mail.eml" in page and "Download original PDF" not in page
+    got = clerk.get(f"/backoffice/submissions/{new.id}/mail.eml")
+    assert got.status_code == 200 and got.data == raw and got.headers["Content-Length"] == str(len(raw))
+    assert got.headers["Content-Disposition"].startswith("attachment;")
+    assert got.headers["Content-Type"] == "application/octet-stream"
+    assert clerk.get(f"/backoffice/submissions/{old.id}/mail.eml").data == old.mail.raw
+    assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "downloaded_mail")) == 2
+    assert clerk.get("/backoffice/submissions/999999/mail.eml").status_code == 404
+
+
 def test_reject_without_a_pdf_has_no_preview(app, staff, db):
     sub = add_submission(db, reason="not_pdf", content=b"PK\x03\x04 this is a zip", fields={})
     db.commit()

@@ -15,12 +15,15 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select, update
+from sqlalchemy.orm import defer
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from intake import metrics
-from intake.models import Status, Submission, User, utcnow
+from intake.db import session_scope
+from intake.mailstore import raw_chunks
+from intake.models import Mail, Status, Submission, User, utcnow
 from intake.web import chart, queries, render
 from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
 from intake.web.db import db, settings
@@ -181,6 +184,30 @@ def original(submission_id: int):
     # A download, never displayed in our origin: it is whatever the sender made it.
     response = Response(data, mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{sub.id}-{name}"'
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@bp.route("/submissions/<int:submission_id>/mail.eml")
+@requires("view")
+def original_mail(submission_id: int):
+    """The whole mail the submission came in, as it arrived (e.g. to see what a no-PDF mail carried)."""
+    sub = _submission_or_404(submission_id)
+    mail = db().get(Mail, sub.mail_id, options=[defer(Mail.raw)])
+    if mail is None:
+        abort(404)
+    audit(current_user.name, "downloaded_mail", sub.id, mail_id=mail.id)
+    db().commit()
+    mail_id, config = mail.id, settings()
+
+    def slices():  # streamed a slice at a time (a mail can be hundreds of MB), in a session of its own
+        with session_scope(config) as session:
+            yield from raw_chunks(session, mail_id)
+
+    response = Response(slices(), mimetype="application/octet-stream")
+    if mail.raw_size is not None:
+        response.headers["Content-Length"] = str(mail.raw_size)
+    response.headers["Content-Disposition"] = f'attachment; filename="mail-{mail.id}.eml"'
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
 
