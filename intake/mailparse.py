@@ -1,7 +1,19 @@
 """Read one raw e-mail into what intake needs: its headers and every PDF in it.
 
 ``parse_mail(raw, max_part_bytes)`` never raises on a broken message: it reads
-whatever can be read and lists what it had to work around in ``defects``.
+whatever can be read and lists what it had to work around in ``defects``. ``raw`` is
+the mail's bytes or a seekable binary file (the poller's copy on disk), read in slices.
+
+Memory: a mail may carry ten 20 MB PDFs. The stdlib parser would hold every body as
+text and we would hold every decoded PDF, about three times the mail. So base64 bodies
+larger than ``spool_threshold`` (1 MiB) are not kept by the parser: ``intake.mailspool``
+hooks the stdlib parser so that such a body's lines go to an anonymous temporary file
+(unlinked at once: nothing stays on disk, even after SIGKILL), decoded as they arrive,
+and the ``PdfPart`` reads its bytes from that file (``data``, ``chunks()``) until
+``ParsedMail.close()``. Which parts exist, their headers, defects, sizes and hashes are
+the same as without the spool; anything the spool is unsure of (non-ASCII bytes, base64
+that is not strict) is put back and read in memory as before, as are TNEF files and
+uuencoded text bodies, which need their whole bytes.
 
 What counts as a PDF (each becomes one submission):
 
@@ -33,11 +45,17 @@ import email.feedparser
 import email.header
 import email.utils
 import hashlib
+import io
+import itertools
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
+from typing import BinaryIO
+
+from intake.mailspool import FEED_BYTES, SPOOL_ATTR, Decoded, SpoolFailed, SpoolingParser
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +71,18 @@ MAX_PARTS = 1000
 HEADER_MAX = 998
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, eq=False)
 class PdfPart:
-    """One PDF found in a mail. ``index`` is stable for the same raw bytes (the part's leaf number)."""
+    """One PDF found in a mail. ``index`` is stable for the same raw bytes (the part's leaf number).
+
+    Its bytes are in memory, or (``spooled``: a part larger than parse_mail's ``spool_threshold``)
+    in an anonymous temporary file owned by the ``ParsedMail``. ``data`` returns them whole either
+    way; ``chunks()`` yields them in slices. After ``ParsedMail.close()`` reading a spooled part's
+    bytes raises ``ValueError``. Equality compares every field and the bytes.
+    """
 
     index: int
     filename: str | None
-    data: bytes  # empty when too_large
     sha256: str
     size: int = 0
     declared_type: str = ""
@@ -69,6 +92,62 @@ class PdfPart:
     too_large: bool = False
     #: Where it was found, e.g. "attachment", "inline", "message/rfc822", "tnef", "uuencode".
     origin: str = "attachment"
+
+    def __init__(self, index: int, filename: str | None, data: bytes, sha256: str, size: int = 0,
+                 declared_type: str = "", sniffed: bool = True, too_large: bool = False,
+                 origin: str = "attachment", *, file: BinaryIO | None = None) -> None:
+        values = dict(index=index, filename=filename, sha256=sha256, size=size, declared_type=declared_type,
+                      sniffed=sniffed, too_large=too_large, origin=origin, _data=data, _file=file)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def spooled(self) -> bool:
+        """True when the bytes are in a temporary file rather than in memory."""
+        return self._file is not None
+
+    @property
+    def data(self) -> bytes:
+        """The bytes (empty when too_large)."""
+        return self._data if self._file is None else b"".join(self.chunks())
+
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes in slices of ``size``, without holding them whole."""
+        if self._file is None:
+            for start in range(0, len(self._data), size):
+                yield self._data[start:start + size]
+            return
+        offset = 0
+        while True:
+            if self._file.closed:
+                raise ValueError(f"PDF part {self.index}: its bytes were released by ParsedMail.close()")
+            self._file.seek(offset)  # by offset: several readers may interleave
+            block = self._file.read(size)
+            if not block:
+                return
+            offset += len(block)
+            yield block
+
+    def release(self) -> None:
+        """Close the temporary file (idempotent); ParsedMail.close() calls it."""
+        if self._file is not None:
+            self._file.close()
+
+    def _key(self) -> tuple:
+        return (self.index, self.filename, self.sha256, self.size, self.declared_type, self.sniffed,
+                self.too_large, self.origin)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PdfPart):
+            return NotImplemented
+        if self._key() != other._key():
+            return False
+        if self._file is None and other._file is None:
+            return self._data == other._data
+        return all(a == b for a, b in itertools.zip_longest(self.chunks(), other.chunks()))
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 @dataclass
@@ -80,6 +159,20 @@ class ParsedMail:
     pdfs: list[PdfPart] = field(default_factory=list)
     others: list[dict] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    #: Hex SHA-256 of the whole raw mail, computed while it was read (None when not parsed).
+    message_key: str | None = None
+    raw_size: int = 0
+
+    def close(self) -> None:
+        """Release the temporary files of spooled PDF parts (idempotent); their bytes are gone after it."""
+        for part in self.pdfs:
+            part.release()
+
+    def __enter__(self) -> "ParsedMail":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------------------
@@ -203,14 +296,48 @@ def _cte(part: Message) -> str:
         return ""
 
 
-def _parse_bytes(raw: bytes, chunk: int = 1 << 20):
-    """``email.message_from_bytes`` fed in slices: the one-shot call splits the whole message
-    into lines at once (about 8x the mail's size in transient memory), the feed parser does not."""
-    parser = email.feedparser.BytesFeedParser(policy=policy.default)
-    view = memoryview(raw)
-    for start in range(0, len(raw), chunk):
-        parser.feed(bytes(view[start:start + chunk]))
-    return parser.close()
+def _slices(raw: bytes | BinaryIO, size: int = FEED_BYTES) -> Iterator[bytes]:
+    """The raw mail in slices: from memory, or read from offset 0 of a seekable file (left open)."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        view = memoryview(raw)
+        for start in range(0, len(view), size):
+            yield bytes(view[start:start + size])
+        return
+    raw.seek(0)
+    while block := raw.read(size):
+        yield block
+
+
+def _raw_size(raw: bytes | BinaryIO) -> int:
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return memoryview(raw).nbytes
+    return raw.seek(0, io.SEEK_END)
+
+
+def _spool_wanted(part: Message) -> bool:
+    """The leaf parts whose body the parser may spool: base64 ones, as ``_payload_bytes`` reads them."""
+    return _cte(part) == "base64"
+
+
+def _parse_stream(raw: bytes | BinaryIO, threshold: int | None, result: ParsedMail) -> tuple[Message, SpoolingParser]:
+    """The stdlib feed parser fed in slices (``message_from_bytes`` would split the whole mail
+    into lines at once), spooling base64 bodies over ``threshold``; hashes the raw mail on the way."""
+    if threshold is not None and threshold >= _raw_size(raw):
+        threshold = None  # no body can be that large: the plain stdlib parse
+    parser = SpoolingParser(threshold, _spool_wanted)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for block in _slices(raw):
+            digest.update(block)
+            size += len(block)
+            parser.feed(block)
+        msg = parser.close()
+    except BaseException:
+        parser.close_spools()
+        raise
+    result.message_key, result.raw_size = digest.hexdigest(), size
+    return msg, parser
 
 
 def _text_bytes(text: str) -> bytes:
@@ -271,6 +398,26 @@ def _payload_bytes(part: Message, defects: list[str], where: str) -> bytes:
         else:
             data = b""
     return data
+
+
+def _part_data(part: Message, defects: list[str], where: str) -> bytes | Decoded:
+    """A leaf's decoded bytes: in a temporary file when the parser spooled clean base64, else in memory
+    (a spooled text that was not clean goes back into the part first, and is read as before)."""
+    spool = getattr(part, SPOOL_ATTR, None)
+    if spool is not None:
+        decoded = spool.decoded()
+        if decoded is not None:
+            return decoded
+        part.set_payload(spool.restore(part.get_payload()))
+    return _payload_bytes(part, defects, where)
+
+
+def _in_memory(data: bytes | Decoded) -> bytes:
+    return data.read_all() if isinstance(data, Decoded) else data
+
+
+def _size(data: bytes | Decoded) -> int:
+    return data.size if isinstance(data, Decoded) else len(data)
 
 
 def sniff_pdf(data: bytes) -> bool:
@@ -414,65 +561,80 @@ class _Walker:
     def leaf_part(self, part: Message, ctype: str, where: str) -> None:
         index = self._next_index()
         filename = _filename(part)
-        data = _payload_bytes(part, self.result.defects, where)
+        data = _part_data(part, self.result.defects, where)
+        try:
+            self._leaf_data(part, ctype, where, index, filename, data)
+        finally:
+            if isinstance(data, Decoded):
+                data.close()  # unless a PdfPart took the file
+
+    def _leaf_data(self, part: Message, ctype: str, where: str, index: int, filename: str | None,
+                   data: bytes | Decoded) -> None:
         origin = "inline" if _disposition(part) == "inline" else "attachment"
         if "/message" in where:
             origin = "message/rfc822"
         if ctype in TNEF_TYPES or (filename or "").lower() == "winmail.dat":
-            self.tnef(data, filename, ctype, where)
+            self.tnef(_in_memory(data), filename, ctype, where)
             return
         if self.consider(index, filename, data, ctype, origin):
             return
         if _is_body_text(part, ctype, filename):
-            for name, blob in _uudecode_blocks(data):
+            for name, blob in _uudecode_blocks(_in_memory(data)):
                 self.consider(self._next_index(), clean_text(name, 500), blob, "application/octet-stream", "uuencode", always=True)
             return
         note = ""
         cte = _cte(part)
-        if not data:
+        size = _size(data)
+        if not size:
             note = "empty part" + (f" ({cte} payload could not be decoded)" if "uu" in cte else "")
-        elif len(data) > self.max_part_bytes:
-            note = f"larger than the part limit ({len(data)} > {self.max_part_bytes} bytes)"
+        elif size > self.max_part_bytes:
+            note = f"larger than the part limit ({size} > {self.max_part_bytes} bytes)"
         elif ctype in ("application/pkcs7-signature", "application/x-pkcs7-signature"):
             note = "S/MIME signature of the mail (not a PDF)"
-        self.other(part, filename, note, len(data), ctype=ctype)
+        self.other(part, filename, note, size, ctype=ctype)
 
     def consider(
-        self, index: int, filename: str | None, data: bytes, ctype: str, origin: str, always: bool = False
+        self, index: int, filename: str | None, data: bytes | Decoded, ctype: str, origin: str, always: bool = False
     ) -> bool:
-        """Make a PdfPart if the bytes are a PDF or the part claims to be one. True if taken."""
-        sniffed = sniff_pdf(data)
+        """Make a PdfPart if the bytes are a PDF or the part claims to be one. True if taken.
+        A spooled part's file goes to the PdfPart (unless too large)."""
+        size = _size(data)
+        sniffed = sniff_pdf(data.head if isinstance(data, Decoded) else data)
         if not sniffed and not _declares_pdf(ctype, filename):
             if always:  # a uuencoded / TNEF file that is not a PDF: list it
                 self.result.others.append(
-                    {"filename": filename, "type": ctype, "size": len(data), "note": f"found in {origin}; not a PDF"}
+                    {"filename": filename, "type": ctype, "size": size, "note": f"found in {origin}; not a PDF"}
                 )
             return False
-        digest = hashlib.sha256(data).hexdigest()
-        too_large = len(data) > self.max_part_bytes
+        digest = data.sha256 if isinstance(data, Decoded) else hashlib.sha256(data).hexdigest()
+        too_large = size > self.max_part_bytes
         if too_large:
             self.result.others.append(
                 {
                     "filename": filename,
                     "type": ctype,
-                    "size": len(data),
-                    "note": f"PDF larger than the part limit ({len(data)} > {self.max_part_bytes} bytes): "
+                    "size": size,
+                    "note": f"PDF larger than the part limit ({size} > {self.max_part_bytes} bytes): "
                     "recorded as a submission rejected with too_large",
                 }
             )
         elif not sniffed:
             log.info("part %s (%s, %s) claims to be a PDF but is not one; kept for the decision", index, filename, ctype)
+        kept, file = b"", None
+        if not too_large:
+            kept, file = (b"", data.give()) if isinstance(data, Decoded) else (data, None)
         self.result.pdfs.append(
             PdfPart(
                 index=index,
                 filename=filename,
-                data=b"" if too_large else data,
+                data=kept,
                 sha256=digest,
-                size=len(data),
+                size=size,
                 declared_type=ctype,
                 sniffed=sniffed,
                 too_large=too_large,
                 origin=origin,
+                file=file,
             )
         )
         return True
@@ -555,14 +717,53 @@ def _sender(msg: Message, defects: list[str]) -> str | None:
     return clean_text(value, HEADER_MAX)
 
 
-def parse_mail(raw: bytes, max_part_bytes: int) -> ParsedMail:
-    """Headers, every PDF and a list of the other parts of one raw message. Never raises."""
+def parse_mail(raw: bytes | BinaryIO, max_part_bytes: int, *, spool_threshold: int = 1 << 20) -> ParsedMail:
+    """Headers, every PDF and a list of the other parts of one raw message. Never raises.
+
+    ``raw`` is the mail's bytes or a seekable binary file, read from offset 0 in slices and left
+    open. Base64 bodies larger than ``spool_threshold`` bytes are decoded into anonymous temporary
+    files instead of memory (``intake.mailspool``); the result is the same either way. Close the
+    result (or use it as a context manager) to release the files.
+    """
+    try:
+        return _parse_mail(raw, max_part_bytes, spool_threshold)
+    except SpoolFailed:
+        log.warning("spooling a mail part failed; parsing the mail in memory instead", exc_info=True)
+        return _parse_mail(raw, max_part_bytes, None)
+
+
+def _parse_mail(raw: bytes | BinaryIO, max_part_bytes: int, threshold: int | None) -> ParsedMail:
     result = ParsedMail()
     try:
-        msg = _parse_bytes(raw)
-    except Exception as exc:  # noqa: BLE001 - message_from_bytes is very lenient; belt and braces
+        msg, parser = _parse_stream(raw, threshold, result)
+    except Exception as exc:  # noqa: BLE001 - the stdlib parser is very lenient; belt and braces
+        if threshold is not None:
+            raise SpoolFailed(f"{type(exc).__name__}: {exc}") from exc  # the plain stdlib parse decides
         result.defects.append(f"message not parseable ({type(exc).__name__})")
+        _hash_only(raw, result)
         return result
+    try:
+        _read_message(msg, max_part_bytes, result)
+    except SpoolFailed:
+        result.close()
+        raise
+    finally:
+        parser.close_spools()  # the spools no PdfPart took
+    return result
+
+
+def _hash_only(raw: bytes | BinaryIO, result: ParsedMail) -> None:
+    digest, size = hashlib.sha256(), 0
+    try:
+        for block in _slices(raw):
+            digest.update(block)
+            size += len(block)
+    except Exception:  # noqa: BLE001 - an unreadable file: no key
+        return
+    result.message_key, result.raw_size = digest.hexdigest(), size
+
+
+def _read_message(msg: Message, max_part_bytes: int, result: ParsedMail) -> None:
     d = result.defects
     try:
         mid = _header(msg, "Message-ID", d)
@@ -576,7 +777,8 @@ def parse_mail(raw: bytes, max_part_bytes: int) -> ParsedMail:
         d.append("no Content-Type header (read as text/plain)")
     try:
         _Walker(max_part_bytes, result).walk(msg)
+    except SpoolFailed:
+        raise
     except Exception as exc:  # noqa: BLE001 - keep what was found so far
         log.exception("mail walk failed; keeping the parts read so far")
         d.append(f"parts after a {type(exc).__name__} were not examined")
-    return result

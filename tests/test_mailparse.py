@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from intake.mailparse import parse_mail, sniff_pdf
+from tests.test_mailparse_stream import assert_same_parse
 
 REALWORLD = Path("/work/shared/realworld")
 EML = REALWORLD / "eml"
@@ -54,6 +55,11 @@ EXPECTED: dict[str, tuple[list[tuple[str | None, int, bool]], list[str | None]]]
 }
 
 
+def parse(raw: bytes, limit: int = LIMIT):
+    """parse_mail, checked against reading the mail from a file with every base64 body spooled."""
+    return assert_same_parse(raw, limit)
+
+
 def test_every_realworld_mail_is_listed():
     assert sorted(p.name for p in EML.glob("*.eml")) == sorted(EXPECTED)
 
@@ -61,7 +67,7 @@ def test_every_realworld_mail_is_listed():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_realworld_mail(name):
     raw = (EML / name).read_bytes()
-    parsed = parse_mail(raw, LIMIT)
+    parsed = parse(raw, LIMIT)
     pdfs, others = EXPECTED[name]
     assert [(p.filename, p.size, p.sniffed) for p in parsed.pdfs] == pdfs
     assert [o["filename"] for o in parsed.others] == others
@@ -74,23 +80,23 @@ def test_realworld_mail(name):
 
 
 def test_realworld_headers():
-    p = parse_mail((EML / "imap_tools__attachment_pdf.eml").read_bytes(), LIMIT)
+    p = parse((EML / "imap_tools__attachment_pdf.eml").read_bytes(), LIMIT)
     assert p.subject == "Another PDF with 🎉 Unicode chars in it 🍿"
     assert p.message_id == "<xxxx@xxxx.com>"
     assert p.date == dt.datetime(2005, 5, 10, 17, 26, 39, tzinfo=dt.timezone.utc)
     # raw 8-bit Latin-1 in From (flanker's expectation)
-    p = parse_mail((EML / "flanker__from-encoding.eml").read_bytes(), LIMIT)
+    p = parse((EML / "flanker__from-encoding.eml").read_bytes(), LIMIT)
     assert "Ingo Lütkebohle" in p.sender and "<ingo@blank.pages.de>" in p.sender
-    p = parse_mail((EML / "imap_tools__attachment_with_quoted_filename.eml").read_bytes(), LIMIT)
+    p = parse((EML / "imap_tools__attachment_with_quoted_filename.eml").read_bytes(), LIMIT)
     assert p.subject == "Eelanalüüsi päring"
 
 
 def test_broken_mails_note_their_defects():
-    p = parse_mail((EML / "flanker__missing-final-boundary.eml").read_bytes(), LIMIT)
+    p = parse((EML / "flanker__missing-final-boundary.eml").read_bytes(), LIMIT)
     assert any("CloseBoundaryNotFound" in d for d in p.defects)
-    p = parse_mail((EML / "imap_tools__raw_email_with_illegal_boundary.eml").read_bytes(), LIMIT)
+    p = parse((EML / "imap_tools__raw_email_with_illegal_boundary.eml").read_bytes(), LIMIT)
     assert "message: boundary re-read leniently" in p.defects
-    p = parse_mail((EML / "flanker__no-ctype.eml").read_bytes(), LIMIT)
+    p = parse((EML / "flanker__no-ctype.eml").read_bytes(), LIMIT)
     assert any("no Content-Type" in d for d in p.defects)
 
 
@@ -113,7 +119,7 @@ def _tnef_mail(tnef: bytes) -> bytes:
 
 def test_tnef_with_a_pdf_is_unpacked():
     data = (TNEF / "mimekit__MAPI_ATTACH_DATA_OBJ.winmail.dat").read_bytes()
-    p = parse_mail(_tnef_mail(data), LIMIT)
+    p = parse(_tnef_mail(data), LIMIT)
     assert [(x.filename, x.size, x.origin) for x in p.pdfs] == [("VIA_Nytt_1402.pdf", 213685, "tnef")]
     assert p.pdfs[0].data.startswith(b"%PDF-")
     names = [o["filename"] for o in p.others]
@@ -123,13 +129,13 @@ def test_tnef_with_a_pdf_is_unpacked():
 
 def test_tnef_without_a_pdf():
     data = (TNEF / "mimekit__winmail.winmail.dat").read_bytes()
-    p = parse_mail(_tnef_mail(data), LIMIT)
+    p = parse(_tnef_mail(data), LIMIT)
     assert p.pdfs == []
     assert [o["filename"] for o in p.others] == ["winmail.dat", "Untitled Attachment", "Untitled Attachment"]
 
 
 def test_broken_tnef_is_noted_not_fatal():
-    p = parse_mail(_tnef_mail(b"not a TNEF stream at all"), LIMIT)
+    p = parse(_tnef_mail(b"not a TNEF stream at all"), LIMIT)
     assert p.pdfs == []
     assert "could not be read" in p.others[0]["note"]
 
@@ -142,23 +148,23 @@ def test_type_is_sniffed_not_declared():
 
     encoders.encode_base64(part)
     part.add_header("Content-Disposition", "inline", filename="scan.png")
-    p = parse_mail(_mail_with(part), LIMIT)
+    p = parse(_mail_with(part), LIMIT)
     assert [(x.filename, x.sniffed, x.origin, x.declared_type) for x in p.pdfs] == [
         ("scan.png", True, "inline", "image/png")]
     # junk before the header, within 1024 bytes: readers open it, so do we
     part = MIMEApplication(b"\x00" * 1000 + PDF, "octet-stream")
-    p = parse_mail(_mail_with(part), LIMIT)
+    p = parse(_mail_with(part), LIMIT)
     assert len(p.pdfs) == 1 and p.pdfs[0].filename is None
     # too far in: not a PDF
     part = MIMEApplication(b"\x00" * 1100 + PDF, "octet-stream")
-    p = parse_mail(_mail_with(part), LIMIT)
+    p = parse(_mail_with(part), LIMIT)
     assert p.pdfs == [] and p.others[0]["size"] == 1100 + len(PDF)
 
 
 def test_declared_pdf_that_is_not_one_is_kept_for_the_decision():
     part = MIMEApplication(b"PK\x03\x04 a zip", "pdf")
     part.add_header("Content-Disposition", "attachment", filename="forma.pdf")
-    p = parse_mail(_mail_with(part), LIMIT)
+    p = parse(_mail_with(part), LIMIT)
     assert [(x.filename, x.sniffed) for x in p.pdfs] == [("forma.pdf", False)]
 
 
@@ -169,7 +175,7 @@ def test_pdf_in_text_body_part_and_many_pdfs():
         a = MIMEApplication(PDF + str(i).encode(), "pdf")
         a.add_header("Content-Disposition", "attachment", filename=f"f{i}.pdf")
         msg.attach(a)
-    p = parse_mail(msg.as_bytes(), LIMIT)
+    p = parse(msg.as_bytes(), LIMIT)
     assert [x.filename for x in p.pdfs] == ["f0.pdf", "f1.pdf", "f2.pdf"]
     assert len({x.sha256 for x in p.pdfs}) == 3
     assert [x.index for x in p.pdfs] == [1, 2, 3]
@@ -178,7 +184,7 @@ def test_pdf_in_text_body_part_and_many_pdfs():
 def test_oversized_pdf_is_flagged_not_dropped():
     part = MIMEApplication(PDF + b"x" * 5000, "pdf")
     part.add_header("Content-Disposition", "attachment", filename="big.pdf")
-    p = parse_mail(_mail_with(part), 1000)
+    p = parse(_mail_with(part), 1000)
     assert len(p.pdfs) == 1
     big = p.pdfs[0]
     assert big.too_large and big.data == b"" and big.size == len(PDF) + 5000
@@ -194,7 +200,7 @@ def test_nested_rfc822_even_when_base64_encoded():
     fwd.set_payload(base64.encodebytes(inner).decode())
     fwd["Content-Transfer-Encoding"] = "base64"
     outer.attach(fwd)
-    p = parse_mail(outer.as_bytes(), LIMIT)
+    p = parse(outer.as_bytes(), LIMIT)
     assert [(x.sniffed, x.origin) for x in p.pdfs] == [(True, "message/rfc822")]
     assert p.pdfs[0].data == PDF
 
@@ -203,7 +209,7 @@ def test_uuencoded_pdf_in_the_text_body():
     lines = [binascii.b2a_uu(PDF[i:i + 45]) for i in range(0, len(PDF), 45)]
     body = b"Here it is\n\nbegin 644 veidlapa.pdf\n" + b"".join(lines) + b"`\nend\n"
     raw = b"From: a@b.lv\nSubject: uu\nMIME-Version: 1.0\nContent-Type: text/plain\n\n" + body
-    p = parse_mail(raw, LIMIT)
+    p = parse(raw, LIMIT)
     assert [(x.filename, x.data, x.origin) for x in p.pdfs] == [("veidlapa.pdf", PDF, "uuencode")]
 
 
@@ -212,7 +218,7 @@ def test_x_uuencode_transfer_encoding():
     raw = (b"From: a@b.lv\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\n"
            b"Content-Type: text/plain\n\nhi\n--XX\nContent-Type: application/octet-stream; name=f.pdf\n"
            b"Content-Transfer-Encoding: x-uuencode\n\n" + body + b"--XX--\n")
-    p = parse_mail(raw, LIMIT)
+    p = parse(raw, LIMIT)
     assert [(x.filename, x.data) for x in p.pdfs] == [("f.pdf", PDF)]
 
 
@@ -221,7 +227,7 @@ def test_missing_final_boundary_keeps_the_pdf():
     raw = (b"From: a@b.lv\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\n"
            b"Content-Type: text/plain\n\nhi\n--b1\nContent-Type: application/pdf; name=\"x.pdf\"\n"
            b"Content-Transfer-Encoding: base64\n\n" + b64)
-    p = parse_mail(raw, LIMIT)
+    p = parse(raw, LIMIT)
     assert [(x.filename, x.data) for x in p.pdfs] == [("x.pdf", PDF)]
     assert any("CloseBoundaryNotFound" in d for d in p.defects)
 
@@ -232,13 +238,13 @@ def test_illegal_unquoted_boundary_keeps_the_pdf():
            b"------=_Part_1_2.3\nContent-Type: text/plain\n\nhi\n------=_Part_1_2.3\n"
            b"Content-Type: application/pdf; name=\"x.pdf\"\nContent-Transfer-Encoding: base64\n\n" + b64
            + b"------=_Part_1_2.3--\n")
-    p = parse_mail(raw, LIMIT)
+    p = parse(raw, LIMIT)
     assert [(x.filename, x.data) for x in p.pdfs] == [("x.pdf", PDF)]
 
 
 def test_single_part_pdf_mail_without_headers_of_note():
     raw = b"Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n" + base64.encodebytes(PDF)
-    p = parse_mail(raw, LIMIT)
+    p = parse(raw, LIMIT)
     assert [x.data for x in p.pdfs] == [PDF]
     assert p.message_id is None and p.sender is None and p.date is None
 
@@ -247,7 +253,7 @@ def test_bad_base64_and_bad_headers_do_not_crash():
     raw = (b"From: =?utf-8?B?broken?= <x@y>\nDate: yesterday-ish\nSubject: a\x00b =?x-unknown?Q?z?=\n"
            b"Message-ID: <\xff\xfe@x>\nMIME-Version: 1.0\nContent-Type: application/pdf; name=a.pdf\n"
            b"Content-Transfer-Encoding: base64\n\n" + base64.b64encode(PDF)[:-3] + b"!!\n")
-    p = parse_mail(raw, LIMIT)
+    p = parse(raw, LIMIT)
     assert p.date is None
     assert "\x00" not in (p.subject or "")
     assert len(p.pdfs) == 1 and p.pdfs[0].data.startswith(b"%PDF-")
@@ -255,9 +261,9 @@ def test_bad_base64_and_bad_headers_do_not_crash():
 
 def test_naive_date_is_utc_and_offsets_are_converted():
     raw = b"Date: Mon, 02 Mar 2026 10:00:00 -0000\nSubject: x\n\nbody"
-    assert parse_mail(raw, LIMIT).date == dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone.utc)
+    assert parse(raw, LIMIT).date == dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone.utc)
     raw = b"Date: Mon, 02 Mar 2026 10:00:00 +0200\nSubject: x\n\nbody"
-    assert parse_mail(raw, LIMIT).date == dt.datetime(2026, 3, 2, 8, tzinfo=dt.timezone.utc)
+    assert parse(raw, LIMIT).date == dt.datetime(2026, 3, 2, 8, tzinfo=dt.timezone.utc)
 
 
 def test_sniff():
@@ -280,7 +286,7 @@ def test_mangled_mails_never_crash(seed, data):
             raw[pos] = data.draw(st.integers(0, 255))
         else:
             raw[pos:pos] = data.draw(st.binary(max_size=40))
-    parsed = parse_mail(bytes(raw), LIMIT)
+    parsed = parse(bytes(raw), LIMIT)
     for p in parsed.pdfs:
         assert p.sha256 and p.index >= 0
 
@@ -288,4 +294,4 @@ def test_mangled_mails_never_crash(seed, data):
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=3000))
 def test_random_bytes_never_crash(raw):
-    parse_mail(raw, LIMIT)
+    parse(raw, LIMIT)
