@@ -214,40 +214,42 @@ class _CapturingInput(BufferedSubFile):
         self._target = msg
         self._held: list[str] = []
         self._held_chars = 0
+        self._room = self._threshold  # held characters allowed before the next spool write
         self._spool: B64Spool | None = None
         self._last = ""
 
     def readline(self):
         if self._target is None:
             return super().readline()
-        while True:
-            if not self._lines:
-                if not self._closed:
-                    return NeedMoreData
-                return self._end_capture()
-            line = self._lines.popleft()
-            for ateof in reversed(self._eofstack):
+        # BufferedSubFile.readline's boundary test, then hold the line instead of returning it
+        lines, eofs, held = self._lines, self._eofstack[::-1], self._held
+        chars = self._held_chars
+        while lines:
+            line = lines.popleft()
+            for ateof in eofs:
                 if ateof(line):
-                    self._lines.appendleft(line)
+                    lines.appendleft(line)
                     return self._end_capture()
-            self._take(line)
+            held.append(line)
+            chars += len(line)
+            if chars > self._room:
+                self._overflow()
+                chars = 0
+        self._held_chars = chars
+        return self._end_capture() if self._closed else NeedMoreData
 
-    def _take(self, line: str) -> None:
-        self._held.append(line)
-        self._held_chars += len(line)
-        self._last = line
+    def _overflow(self) -> None:
         if self._spool is None:
-            if self._held_chars > self._threshold:
-                self._spool = B64Spool()
-                self._spools.append(self._spool)
-                self._flush()
-        elif self._held_chars >= BATCH_CHARS:
-            self._flush()
+            self._spool = B64Spool()
+            self._spools.append(self._spool)
+            self._room = BATCH_CHARS
+        self._flush()
 
     def _flush(self) -> None:
-        self._spool.write(self._held)
-        self._held = []
-        self._held_chars = 0
+        if self._held:
+            self._last = self._held[-1]
+            self._spool.write(self._held)
+            self._held.clear()
 
     def _end_capture(self):
         target, self._target = self._target, None

@@ -423,6 +423,20 @@ def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
         save_crasher("mail", raw, f"parse_mail raised {type(exc).__name__}: {exc}")
         raise AssertionError(f"parse_mail raised {type(exc).__name__}: {exc}") from exc
     problems = []
+    # the same parse from a file with every base64 body spooled (intake.mailspool): memory, not results, differ
+    from tests.test_mailparse_stream import NEVER, mail_view
+
+    try:
+        plain = parse_mail(raw, max_part_bytes, spool_threshold=NEVER)
+        with parse_mail(io.BytesIO(raw), max_part_bytes, spool_threshold=0) as streamed:
+            views = {"spooled": mail_view(streamed), "default": mail_view(parsed)}
+            for name, view in views.items():
+                differ = [k for k, v in mail_view(plain).items() if view[k] != v]
+                if differ:
+                    problems.append(f"the {name} parse differs from the in-memory one in {differ}")
+    except BaseException as exc:  # noqa: BLE001
+        save_crasher("mail", raw, f"parse_mail (file, spooled) raised {type(exc).__name__}: {exc}")
+        raise AssertionError(f"parse_mail (file, spooled) raised {type(exc).__name__}: {exc}") from exc
     swallowed = [d for d in parsed.defects if d.startswith("parts after a")]
     if swallowed:
         # parse_mail did not raise, but an exception stopped the walk: the PDFs after it are lost

@@ -221,3 +221,68 @@ def test_a_spooled_text_body_is_still_searched_for_uuencoded_pdfs():
            + base64.encodebytes(b"Here it is\n" + uu))
     parsed = assert_same_parse(raw)
     assert [(p.filename, p.data, p.origin) for p in parsed.pdfs] == [("f.pdf", PDF, "uuencode")]
+
+
+# ---- generated MIME trees: the spool must follow the stdlib on odd structure too -----------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_BOUNDARIES = ["b", "b1", "b--", "=_x", "b b"]
+
+
+@st.composite
+def _body_b64(draw) -> list[bytes]:
+    data = draw(st.sampled_from([b"", PDF, PDF * 40, b"\x00" * 300])) + draw(st.binary(max_size=300))
+    width = draw(st.sampled_from([76, 4, 3, 1000]))
+    text = base64.b64encode(data)
+    lines = [text[i:i + width] for i in range(0, len(text), width)] or [b""]
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(lines)))
+        lines.insert(at, draw(st.sampled_from([b"", b" ", b"AA==", b"!!", b"\xe9", b"--b", b"--b--", b"--b1 ",
+                                                b"=", b"\x1c", b"QUJD"])))
+    return lines
+
+
+@st.composite
+def _part(draw, depth: int = 0) -> list[bytes]:
+    kind = draw(st.sampled_from(["leaf", "leaf", "multipart", "rfc822"] if depth < 3 else ["leaf"]))
+    if kind == "rfc822":
+        return [b"Content-Type: message/rfc822", b""] + draw(_part(depth + 1))
+    if kind == "multipart":
+        boundary = draw(st.sampled_from(_BOUNDARIES)).encode()
+        quoted = draw(st.booleans())
+        sub = draw(st.sampled_from([b"mixed", b"digest", b"alternative"]))
+        lines = [b"Content-Type: multipart/" + sub + b"; boundary=" + (b'"%s"' % boundary if quoted else boundary), b""]
+        if draw(st.booleans()):
+            lines.append(b"preamble")
+        for _ in range(draw(st.integers(0, 3))):
+            lines.append(b"--" + boundary + draw(st.sampled_from([b"", b" ", b"\t"])))
+            lines += draw(_part(depth + 1))
+        if draw(st.booleans()):
+            lines.append(b"--" + boundary + b"--")
+            if draw(st.booleans()):
+                lines.append(b"epilogue")
+        return lines
+    ctype = draw(st.sampled_from([b"application/pdf", b"text/plain", b"application/octet-stream", b"image/png",
+                                  b"message/delivery-status", b"application/ms-tnef"]))
+    cte = draw(st.sampled_from([b"base64", b"BASE64 ", b"quoted-printable", None]))
+    headers = [b"Content-Type: " + ctype]
+    if cte is not None:
+        headers.append(b"Content-Transfer-Encoding: " + cte)
+    if draw(st.booleans()):
+        headers.append(b'Content-Disposition: attachment; filename="f.pdf"')
+    separator = draw(st.sampled_from([[b""], [b""], []]))  # no blank line: the body starts at once
+    return headers + separator + draw(_body_b64())
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_generated_mime_trees_parse_the_same_spooled(data):
+    lines = [b"From: a@b.lv", b"MIME-Version: 1.0"] + data.draw(_part())
+    eol = data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+    raw = eol.join(lines) + data.draw(st.sampled_from([eol, b""]))
+    limit = data.draw(st.sampled_from([LIMIT, 100, 1]))
+    plain = assert_same_parse(raw, limit)
+    threshold = data.draw(st.integers(0, 400))
+    with parse_mail(io.BytesIO(raw), limit, spool_threshold=threshold) as partly:
+        assert mail_view(partly) == mail_view(plain)
