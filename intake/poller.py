@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -78,7 +78,7 @@ def _enqueue(settings: Settings, submission_id: int, connection) -> bool:
         return False
 
 
-def _parse(raw: bytes, settings: Settings) -> ParsedMail:
+def _parse(raw: BinaryIO, settings: Settings) -> ParsedMail:
     try:
         return parse_mail(raw, settings.max_part_bytes)
     except Exception as exc:  # noqa: BLE001 - parse_mail does not raise; if it ever did, keep the raw mail
@@ -133,11 +133,11 @@ def poll_once(
         result.marked += len([u for u in uids if u in known])  # fetch() marks these first
         for mail in source.fetch(known):
             lock.keep_alive()
-            parsed = _parse(mail.raw, settings)
             try:
-                with session_scope(settings) as session:
+                # the mail and its PDFs stay in files (the source's, the parser's spool) until recorded
+                with mail, _parse(mail.file, settings) as parsed, session_scope(settings) as session:
                     new_ids = record_mail(session, mailbox=source.mailbox_name, folder=source.folder,
-                                          uidvalidity=mail.uidvalidity, uid=mail.uid, raw=mail.raw, parsed=parsed)
+                                          uidvalidity=mail.uidvalidity, uid=mail.uid, raw=mail.file, parsed=parsed)
             except MailLocationConflict as exc:
                 log.error("mail left on the server: %s", exc)
                 result.skipped += 1

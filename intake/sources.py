@@ -4,8 +4,8 @@ Both speak one small interface (:class:`MailSource`)::
 
     uidvalidity = source.connect()          # (re)connect; the folder's UIDVALIDITY (None for a Maildir)
     uids = source.list_uids()               # mails in the folder not yet marked processed
-    for mail in source.fetch(known_uids):   # RawMail(uid, uidvalidity, raw), in batches
-        ...                                 # record + commit
+    for mail in source.fetch(known_uids):   # RawMail(uid, uidvalidity, file), in batches
+        with mail: ...                      # record + commit (mail.file: the raw bytes, seekable)
     source.mark_processed([uid, ...])       # ONLY after the commit
     source.close()
 
@@ -23,6 +23,11 @@ they are (the search then skips them). Messages flagged ``\\Deleted`` are
 ignored. The source never EXPUNGEs other mails (imap-tools' ``flag()`` would,
 so STORE is issued directly).
 
+A mail is handed over as a seekable binary file, never required as one bytes value: a Maildir
+message is its own file, opened; an IMAP message over ``SPOOL_OVER`` bytes (``RFC822.SIZE``) is
+fetched in ``FETCH_SLICE`` partial fetches (``BODY.PEEK[]<offset.length>``) into an anonymous
+temporary file; smaller ones are fetched in bulk into memory as before.
+
 Maildir (stdlib :mod:`mailbox`): every message in ``new/``, and any in
 ``cur/`` without the ``S`` flag, is a candidate; its key (the file name before
 ``:2,``) is its UID. Processed means moved to ``cur/`` with the ``S`` flag
@@ -32,15 +37,19 @@ added (a rename, the bytes are untouched).
 from __future__ import annotations
 
 import imaplib
+import io
+import itertools
 import logging
 import mailbox as stdlib_mailbox
 import os
+import re
 import socket
 import ssl
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Collection, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from intake.config import Settings
@@ -51,11 +60,38 @@ PROCESSED_KEYWORD = "$DocintakeProcessed"
 MAILDIR_PROCESSED_FLAG = "S"
 
 
+#: IMAP messages larger than this are fetched in slices into a temporary file, not in one piece.
+SPOOL_OVER = 4 << 20
+#: One partial fetch of a large IMAP message.
+FETCH_SLICE = 4 << 20
+
+
 @dataclass(frozen=True)
 class RawMail:
+    """One fetched message: ``file`` holds its exact bytes (seekable; readers seek to 0 first)."""
+
     uid: str
     uidvalidity: int | None
-    raw: bytes
+    file: BinaryIO
+
+    @classmethod
+    def from_bytes(cls, uid: str, uidvalidity: int | None, raw: bytes) -> "RawMail":
+        return cls(uid, uidvalidity, io.BytesIO(raw))
+
+    @property
+    def raw(self) -> bytes:
+        """The whole message as bytes (small mails and tests; the poller streams ``file``)."""
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "RawMail":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 class MailSource(Protocol):
@@ -152,17 +188,28 @@ class MaildirSource:
         for uid in uids:
             if uid in known_uids:
                 continue
-            path = self._files.get(uid)
+            handle = self._open(uid)
+            if handle is None:
+                log.warning("%s: mail %s vanished before it was read", self.mailbox_name, uid)
+                continue
+            yield RawMail(uid=uid, uidvalidity=None, file=handle)
+
+    def _open(self, uid: str) -> BinaryIO | None:
+        """The message file, open (a rename by another client later does not matter to an open file)."""
+        path = self._files.get(uid)
+        if path is not None:
             try:
-                raw = path.read_bytes() if path is not None else self.maildir.get_bytes(uid)
-            except (FileNotFoundError, KeyError):
-                # moved meanwhile (by another client): look it up again
-                try:
-                    raw = self.maildir.get_bytes(uid)
-                except KeyError:
-                    log.warning("%s: mail %s vanished before it was read", self.mailbox_name, uid)
-                    continue
-            yield RawMail(uid=uid, uidvalidity=None, raw=raw)
+                return open(path, "rb")
+            except FileNotFoundError:
+                pass
+        # moved meanwhile (by another client): look it up again
+        entry = self._scan().get(uid)
+        if entry is None:
+            return None
+        try:
+            return open(entry[1], "rb")
+        except FileNotFoundError:
+            return None
 
     def mark_processed(self, uids: Sequence[str]) -> None:
         if not uids:
@@ -380,13 +427,71 @@ class ImapSource:
             self.mark_processed(leftovers)
         todo = [u for u in uids if u not in known_uids]
         for chunk in _chunks(todo, self.batch):
-            bulk = len(chunk) if len(chunk) >= 2 else False
-            for msg in self.mailbox.fetch(uid_list=chunk, mark_seen=False, bulk=bulk):
-                uid = msg.uid
-                if uid is None:
-                    log.warning("%s: a fetched message carried no UID; it is read again next cycle", self.mailbox_name)
-                    continue
-                yield RawMail(uid=uid, uidvalidity=self._uidvalidity, raw=msg.raw)
+            sizes = self._sizes(chunk)
+            # in UID order: runs of small mails in one bulk FETCH each, large ones one by one in slices
+            for large, run in itertools.groupby(chunk, key=lambda u: sizes.get(u, 0) > SPOOL_OVER):
+                if large:
+                    for uid in run:
+                        spooled = self._fetch_spooled(uid)
+                        if spooled is not None:
+                            yield spooled
+                else:
+                    yield from self._fetch_in_memory(list(run))
+
+    def _fetch_in_memory(self, uids: list[str]) -> Iterator[RawMail]:
+        bulk = len(uids) if len(uids) >= 2 else False
+        for msg in self.mailbox.fetch(uid_list=uids, mark_seen=False, bulk=bulk):
+            if msg.uid is None:
+                log.warning("%s: a fetched message carried no UID; it is read again next cycle", self.mailbox_name)
+                continue
+            yield RawMail.from_bytes(msg.uid, self._uidvalidity, msg.raw)
+
+    _SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)")
+
+    def _sizes(self, uids: Sequence[str]) -> dict[str, int]:
+        """RFC822.SIZE of each UID (a UID the server does not answer for is left out: fetched as small)."""
+        from imap_tools.errors import MailboxFetchError
+        from imap_tools.utils import check_command_status
+
+        result = self.mailbox.client.uid("FETCH", ",".join(uids), "(UID RFC822.SIZE)")
+        check_command_status(result, MailboxFetchError)
+        sizes: dict[str, int] = {}
+        for item in result[1] or ():
+            line = item[0] if isinstance(item, tuple) else item
+            if isinstance(line, bytes) and (m := self._SIZE.search(line)):
+                uid, size = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+                sizes[uid.decode()] = int(size)
+        return sizes
+
+    def _fetch_spooled(self, uid: str) -> RawMail | None:
+        """A large message in FETCH_SLICE partial fetches, into an anonymous temporary file.
+
+        The loop ends at the first short slice, not at RFC822.SIZE (some servers count it differently)."""
+        from imap_tools.errors import MailboxFetchError
+        from imap_tools.utils import check_command_status
+
+        spool = tempfile.TemporaryFile(prefix="docintake-mail-")
+        try:
+            offset = 0
+            while True:
+                result = self.mailbox.client.uid("FETCH", uid, f"(BODY.PEEK[]<{offset}.{FETCH_SLICE}>)")
+                check_command_status(result, MailboxFetchError)
+                data = next((item[1] for item in result[1] or () if isinstance(item, tuple)), None)
+                if data is None:
+                    if offset == 0:  # gone meanwhile (expunged by another client)
+                        log.warning("%s: mail %s vanished before it was read", self.mailbox_name, uid)
+                        spool.close()
+                        return None
+                    break
+                spool.write(data)
+                offset += len(data)
+                if len(data) < FETCH_SLICE:
+                    break
+            spool.seek(0)
+            return RawMail(uid, self._uidvalidity, spool)
+        except BaseException:
+            spool.close()
+            raise
 
     # -- marking ---------------------------------------------------------------------------
     def _delimiter(self) -> str:
