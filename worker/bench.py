@@ -266,6 +266,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
 
 
 # ---- the command ------------------------------------------------------------------------------------------
+STAGES = ("decision", "pipeline", "latency", "memory")
 #: (mailbox, database, redis, worker counts, modes)
 QUICK_MATRIX = [("maildir", "sqlite", "embedded", (1, 2), ("overlap",))]
 SUBSET_MATRIX = [
@@ -288,14 +289,16 @@ def met(key: str, value: float | None) -> str:
 
 def render_table(res: dict) -> str:
     rows: list[tuple[str, str, str]] = []
-    dv = res["decision"]
-    rows.append(("decision per form (median / p95)", f"{dv['decision']['median_ms']:.1f} / {dv['decision']['p95_ms']:.1f} ms", ""))
-    rows.append(("raw floor per form (median / p95)", f"{dv['raw']['median_ms']:.1f} / {dv['raw']['p95_ms']:.1f} ms", ""))
-    rows.append(("decision / raw (medians)", f"{res['decision_vs_raw_ratio']:.3f}",
-                 f"<= 1.1 {met('decision_vs_raw_ratio', res['decision_vs_raw_ratio'])}"))
-    rows.append(("decision / raw (CPU time medians)", f"{dv['decision_vs_raw_cpu_ratio']:.3f}",
-                 f"CPU {dv['decision_cpu']['median_ms']:.1f} / {dv['raw_cpu']['median_ms']:.1f} ms"))
-    rows.append(("in-process decisions", f"{dv['inprocess_throughput_per_s']:.2f} /s", "1 process"))
+    dv = res.get("decision")
+    if dv:
+        rows.append(("decision per form (median / p95)",
+                     f"{dv['decision']['median_ms']:.1f} / {dv['decision']['p95_ms']:.1f} ms", ""))
+        rows.append(("raw floor per form (median / p95)", f"{dv['raw']['median_ms']:.1f} / {dv['raw']['p95_ms']:.1f} ms", ""))
+        rows.append(("decision / raw (medians)", f"{res['decision_vs_raw_ratio']:.3f}",
+                     f"<= 1.1 {met('decision_vs_raw_ratio', res['decision_vs_raw_ratio'])}"))
+        rows.append(("decision / raw (CPU time medians)", f"{dv['decision_vs_raw_cpu_ratio']:.3f}",
+                     f"CPU {dv['decision_cpu']['median_ms']:.1f} / {dv['raw_cpu']['median_ms']:.1f} ms"))
+        rows.append(("in-process decisions", f"{dv['inprocess_throughput_per_s']:.2f} /s", "1 process"))
     for run in res.get("pipeline", []):
         tries = "" if len(run.get("tries_per_s", [])) < 2 else \
             ", runs " + "/".join(f"{t:.1f}" for t in run["tries_per_s"])
@@ -332,6 +335,8 @@ def render_table(res: dict) -> str:
         g = mem["growth"]
         marks = ", ".join(f"{k}: {v:.0f} MB" for k, v in g["rss_mb"].items())
         rows.append(("RSS over decisions in one process", marks, f"growth {g['growth_mb']:+.1f} MB ({g['growth_pct']:+.1f}%)"))
+    if not rows:
+        return "nothing measured"
     w1 = max(len(r[0]) for r in rows)
     w2 = max(len(r[1]) for r in rows)
     lines = [f"{'measure'.ljust(w1)}  {'value'.ljust(w2)}  target / note", "-" * (w1 + w2 + 30)]
@@ -353,8 +358,9 @@ def draw_plot(res: dict, path: Path) -> None:
     for name, points in sorted(by_config.items()):
         points.sort()
         ax1.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
-    inproc = res["decision"]["inprocess_throughput_per_s"]
-    ax1.plot([1, 2], [inproc, 2 * inproc], linestyle="--", color="grey", label="in-process x workers (ideal)")
+    if "decision" in res:
+        inproc = res["decision"]["inprocess_throughput_per_s"]
+        ax1.plot([1, 2], [inproc, 2 * inproc], linestyle="--", color="grey", label="in-process x workers (ideal)")
     ax1.set_xlabel("workers")
     ax1.set_ylabel("forms / s")
     ax1.set_xticks([1, 2])
@@ -402,11 +408,14 @@ def draw_plot(res: dict, path: Path) -> None:
               help="Redis server; a free db number 1..15 is reserved and flushed.")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also profile 40 decisions with pyinstrument (text here, HTML next to it).")
+@click.option("--stage", "stages", type=click.Choice(STAGES), multiple=True,
+              help="Run only these stages (repeatable; default: all). The ratios that need a stage left out "
+                   "are not given; latency without the pipeline stage runs at half the in-process rate.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the generated forms and installations here (default: a temp dir, removed).")
 def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, quick: bool, matrix: str,
                   repeat: int | None, growth_n: int | None, latency_mails: int | None, postgres: str, redis_server: str,
-                  profile_path: Path | None, workdir: Path | None) -> None:
+                  profile_path: Path | None, stages: tuple[str, ...], workdir: Path | None) -> None:
     """Benchmark the decision, the pipeline and memory on forms it signs itself."""
     from tqdm import tqdm
 
@@ -440,13 +449,18 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
                                  file=sys.stderr)]
         policy = Policy.load(trust_roots=[corpus.trust_root])
 
-        with tqdm(total=n_forms, desc="decision vs raw", unit="form", file=sys.stderr) as bar:
-            res["decision"] = bench_decision(forms, policy, bar)
-        res["decision_vs_raw_ratio"] = res["decision"]["decision_vs_raw_ratio"]
+        stages = tuple(stages) or STAGES
+        res["stages"] = list(stages)
+        if "decision" in stages:
+            with tqdm(total=n_forms, desc="decision vs raw", unit="form", file=sys.stderr) as bar:
+                res["decision"] = bench_decision(forms, policy, bar)
+            res["decision_vs_raw_ratio"] = res["decision"]["decision_vs_raw_ratio"]
         if profile_path:
             profile_decisions(forms, policy, profile_path)
 
         runs = []
+        if "pipeline" not in stages:
+            configs = []
         total = sum(len(w) * len(m) for *_, w, m in configs) * n_forms * repeat
         with tqdm(total=total, desc="pipeline runs", unit="form", file=sys.stderr) as bar:
             for mailbox, database, redis_kind, worker_counts, modes in configs:
@@ -464,14 +478,15 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
                         runs.append(best)
         res["pipeline"] = runs
         res["pipeline_repeat"] = repeat
-        inproc = res["decision"]["inprocess_throughput_per_s"]
+        inproc = res["decision"]["inprocess_throughput_per_s"] if "decision" in res else None
         e2e = [r for r in runs if r["mode"] == "overlap"]
         ones = {r["config"]: r for r in e2e if r["workers"] == 1}
         twos = {r["config"]: r for r in e2e if r["workers"] == 2}
         best1 = max(ones.values(), key=lambda r: r["throughput_per_s"]) if ones else None
-        res["pipeline_vs_inprocess_ratio"] = round(best1["throughput_per_s"] / inproc, 3) if best1 else None
+        res["pipeline_vs_inprocess_ratio"] = round(best1["throughput_per_s"] / inproc, 3) if best1 and inproc else None
         res["pipeline_vs_inprocess_config"] = best1["config"] if best1 else None
-        res["pipeline_vs_inprocess_ratios"] = {c: round(r["throughput_per_s"] / inproc, 3) for c, r in ones.items()}
+        res["pipeline_vs_inprocess_ratios"] = {c: round(r["throughput_per_s"] / inproc, 3)
+                                               for c, r in ones.items()} if inproc else {}
         ratios = {c: round(twos[c]["throughput_per_s"] / ones[c]["throughput_per_s"], 3) for c in ones if c in twos}
         res["two_vs_one_worker_ratios"] = ratios
         res["two_vs_one_worker_ratio"] = max(ratios.values()) if ratios else None
@@ -481,10 +496,13 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
         res["worker_stage_two_vs_one_ratios"] = {
             c: round(s2[c]["throughput_per_s"] / s1[c]["throughput_per_s"], 3) for c in s1 if c in s2}
         res["worker_stage_vs_inprocess_ratios"] = {
-            c: round(r["throughput_per_s"] / inproc, 3) for c, r in s1.items()}
+            c: round(r["throughput_per_s"] / inproc, 3) for c, r in s1.items()} if inproc else {}
 
-        if not quick:
-            capacity = twos.get("maildir+sqlite+embedded", best1 or e2e[0])["throughput_per_s"]
+        if not quick and "latency" in stages:
+            if e2e:
+                capacity = twos.get("maildir+sqlite+embedded", best1 or e2e[0])["throughput_per_s"]
+            else:
+                capacity = inproc or 4.0
             rate = round(0.5 * capacity, 2)
             n_lat = latency_mails or min(n_forms, 150)
             lat_forms = list(corpus.forms(n_lat, start=100_000))
@@ -497,10 +515,11 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
             lat["p95_s"] = round(percentile(values, 95), 3) if values else None
             res["latency"] = lat
 
-        with tqdm(total=4, desc="memory", unit="step", file=sys.stderr) as bar:
-            res["memory"] = bench_memory(corpus, workdir, forms, services, growth_n=growth_n, quick=quick,
-                                         progress=bar)
-        res["peak_rss_mb"] = res["memory"]["peak_rss_mb"]
+        if "memory" in stages:
+            with tqdm(total=4, desc="memory", unit="step", file=sys.stderr) as bar:
+                res["memory"] = bench_memory(corpus, workdir, forms, services, growth_n=growth_n, quick=quick,
+                                             progress=bar)
+            res["peak_rss_mb"] = res["memory"]["peak_rss_mb"]
         res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())
 
