@@ -41,7 +41,6 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import email
-import email.feedparser
 import email.header
 import email.utils
 import hashlib
@@ -113,6 +112,8 @@ class PdfPart:
 
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """The bytes in slices of ``size``, without holding them whole."""
+        if size <= 0:
+            raise ValueError(f"chunk size must be positive, not {size}")
         if self._file is None:
             for start in range(0, len(self._data), size):
                 yield self._data[start:start + size]

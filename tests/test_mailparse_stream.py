@@ -150,6 +150,8 @@ def test_parts_compare_by_their_bytes():
         assert spooled.pdfs == plain.pdfs and spooled == plain
     made = PdfPart(index=1, filename="a.pdf", data=PDF, sha256=hashlib.sha256(PDF).hexdigest(), size=len(PDF))
     assert made.data == PDF and not made.spooled and list(made.chunks(10))[0] == PDF[:10]
+    with pytest.raises(ValueError):
+        next(made.chunks(0))
     assert made == PdfPart(1, "a.pdf", PDF, made.sha256, len(PDF)) and "data" not in repr(made)
 
 
@@ -274,7 +276,7 @@ def _part(draw, depth: int = 0) -> list[bytes]:
     return headers + separator + draw(_body_b64())
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_generated_mime_trees_parse_the_same_spooled(data):
@@ -286,3 +288,12 @@ def test_generated_mime_trees_parse_the_same_spooled(data):
     threshold = data.draw(st.integers(0, 400))
     with parse_mail(io.BytesIO(raw), limit, spool_threshold=threshold) as partly:
         assert mail_view(partly) == mail_view(plain)
+
+
+def test_without_the_parser_internals_nothing_is_spooled(monkeypatch):
+    """A Python whose feed parser lacks the internals the spool hooks into parses as before, in memory."""
+    monkeypatch.setattr(mailspool, "SUPPORTED", False)
+    raw = _attachment_mail(_big_pdf(2 * 1024 * 1024))
+    with parse_mail(io.BytesIO(raw), LIMIT, spool_threshold=0) as parsed:
+        assert [p.spooled for p in parsed.pdfs] == [False]
+        assert mail_view(parsed) == mail_view(parse_mail(raw, LIMIT, spool_threshold=NEVER))
