@@ -69,23 +69,44 @@ def test_large_xmp_is_refused(make_form, trust_policy):
     too_large(report, "XMP")
 
 
-def test_field_value_stream_bomb_is_refused(make_form, trust_policy):
-    def mutate(writer) -> None:
-        for ref in writer.root["/AcroForm"]["/Fields"]:
-            obj = ref.get_object()
-            if obj.get("/T") == "occupation":
-                stream = generic.StreamObject(
-                    {generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")},
-                    encoded_data=zeros(8 * MiB),
-                )
-                obj[generic.NameObject("/V")] = writer.add_object(stream)
-                writer.mark_update(ref)
-
-    writer = IncrementalPdfFileWriter(io.BytesIO(make_form()), strict=False)
-    mutate(writer)
+def with_value_bomb(pdf: bytes) -> bytes:
+    """``pdf`` with an update making the occupation field's /V an 8 MiB FlateDecode stream."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        obj = ref.get_object()
+        if obj.get("/T") == "occupation":
+            stream = generic.StreamObject(
+                {generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")},
+                encoded_data=zeros(8 * MiB),
+            )
+            obj[generic.NameObject("/V")] = writer.add_object(stream)
+            writer.mark_update(ref)
     out = io.BytesIO()
     writer.write(out)
-    too_large(decide(out.getvalue(), trust_policy), "field value")
+    return out.getvalue()
+
+
+def test_field_value_stream_bomb_is_refused(make_form, trust_policy):
+    too_large(decide(with_value_bomb(make_form()), trust_policy), "field value")
+
+
+def test_field_value_stream_bomb_in_the_signed_revision_is_refused(pki, make_form, person_for, trust_policy):
+    # the signed revision is the latest: the check reads the reader's own objects
+    signed = pki.sign_pdf(with_value_bomb(make_form()), person_for())
+    too_large(decide(signed, trust_policy), "field value")
+
+
+def test_field_value_stream_bomb_under_a_later_dss_is_refused(pki, make_form, person_for, trust_policy):
+    # the signed revision is not the latest: the check reads it through a historical resolver
+    from pyhanko.sign.validation import DocumentSecurityStore
+
+    out = io.BytesIO(pki.sign_pdf(with_value_bomb(make_form()), person_for()))
+    out.seek(0, 2)
+    DocumentSecurityStore.add_dss(out, sig_contents=None, certs=[pki.intermediate.asn1_cert],
+                                  crls=[pki.crl()], force_write=True)
+    report = decide(out.getvalue(), trust_policy)
+    assert report.coverage == "ENTIRE_REVISION", report.to_json()
+    too_large(report, "field value")
 
 
 def test_stacked_filter_detection():

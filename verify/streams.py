@@ -91,16 +91,27 @@ def _get(d, key):
 
 def check_pdfminer_streams(reader, revision: int | None) -> None:
     """Decode, bounded, what pdfminer will decode when reading the form from ``revision``
-    (None: the latest). Raises :class:`StreamTooLarge`; other errors are the caller's."""
+    (None: the latest). Raises :class:`StreamTooLarge`; other errors are the caller's.
+
+    When ``revision`` is the latest, the objects are the reader's own: pyHanko has parsed the
+    catalog and the field tree already (listing the signatures), so this walk is dictionary
+    look-ups, and nothing is copied. A historical resolver, which copies every object it
+    returns (and whose copies a later collection of the cyclic garbage has to walk), is used
+    only for an earlier revision; the reader caches it, and :func:`verify.revisions.later_changes`
+    has walked the same revision's fields through it already.
+    """
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.decode_limits import DecodePurpose
 
-    last = reader.xrefs.total_revisions - 1 if revision is None else revision
-    view = reader.get_historical_resolver(last)
+    latest = reader.xrefs.total_revisions - 1
+    last = latest if revision is None else revision
+    # the reader resolves every reference as of the latest revision, as the historical resolver
+    # of the latest revision would (every object's last change is at or before it)
+    view = reader if last == latest else reader.get_historical_resolver(last)
     # object streams of the revisions pdfminer reads (xref streams pyHanko decoded when parsing)
     for rev in range(0, last + 1):
         for ref in reader.xrefs.object_streams_used_in(rev):
-            _decoded_size(view(ref), DecodePurpose.OBJECT_STREAM, MAX_STRUCTURE_STREAM, "an object stream")
+            _decoded_size(view.get_object(ref), DecodePurpose.OBJECT_STREAM, MAX_STRUCTURE_STREAM, "an object stream")
     root = view.root
     _decoded_size(_get(root, "/Metadata"), DecodePurpose.XMP_METADATA, MAX_XMP, "the XMP metadata")
     info = _get(view.trailer_view, "/Info")
