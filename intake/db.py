@@ -41,6 +41,24 @@ class StoreUnavailable(RuntimeError):
 
 _ENGINES: dict[str, Engine] = {}
 
+#: Execution option: on SQLite, open the transaction with BEGIN IMMEDIATE at once (session_scope).
+_IMMEDIATE = "docintake_sqlite_immediate"
+#: Statements that write; on SQLite the first one in a transaction opens it (BEGIN IMMEDIATE).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER", "WITH")
+
+
+def _driver_begin(conn) -> None:
+    """BEGIN IMMEDIATE on the driver connection, unless the connection asked for AUTOCOMMIT."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" or \
+            conn.engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    dbapi_conn = conn.connection.dbapi_connection
+    # SQLAlchemy sets isolation_level back to "" after an AUTOCOMMIT use; keep the driver out of it
+    if dbapi_conn.isolation_level is not None:
+        dbapi_conn.isolation_level = None
+    if not dbapi_conn.in_transaction:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+
 
 def _create_engine(url: str) -> Engine:
     # hide_parameters: SQL parameters (personal codes among them) never appear in exception
@@ -50,7 +68,11 @@ def _create_engine(url: str) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    # isolation_level=None: the sqlite3 driver never emits BEGIN or COMMIT on its own (its
+    # "legacy" transaction control runs reads before the first write outside the transaction and
+    # lets a SAVEPOINT opened outside a BEGIN commit everything at its RELEASE); _begin and
+    # _begin_before_first_write below emit BEGIN IMMEDIATE themselves (SQLAlchemy's recipe).
+    engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record):
@@ -58,7 +80,27 @@ def _create_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # synchronous stays FULL (SQLite's default): every commit is on disk before the poller
+        # marks a mail processed. NORMAL would save the WAL fsync per commit but may roll back
+        # the last commits on a power loss, after their mails left the inbox.
         cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # session_scope(): the whole transaction holds SQLite's single writer lock from its first
+        # statement, so what it reads cannot change before it writes (a deferred transaction that
+        # read first would get SQLITE_BUSY when it writes after another writer's commit).
+        if conn.get_execution_options().get(_IMMEDIATE):
+            _driver_begin(conn)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_first_write(conn, cursor, statement, parameters, context, executemany):
+        # Other transactions (the web's request sessions, engine.begin()): reads run outside a
+        # database transaction until the first write, as the sqlite3 driver did, and the first
+        # write opens BEGIN IMMEDIATE, so that a later SAVEPOINT stays inside it.
+        if conn.in_transaction() and not cursor.connection.in_transaction \
+                and statement.lstrip()[:9].upper().startswith(_WRITES):
+            _driver_begin(conn)
 
     return engine
 
@@ -88,10 +130,31 @@ def session_factory(settings: Settings) -> sessionmaker[Session]:
     return sessionmaker(get_engine(settings), expire_on_commit=False)
 
 
+_SCOPE_ENGINES: dict[str, tuple[Engine, Engine]] = {}
+
+
+def _scope_engine(settings: Settings) -> Engine:
+    """The engine session_scope uses: on SQLite the same pool, with BEGIN IMMEDIATE."""
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        return engine
+    url = settings.resolved_database_url
+    base, scoped = _SCOPE_ENGINES.get(url, (None, None))
+    if base is not engine:
+        scoped = engine.execution_options(**{_IMMEDIATE: True})
+        _SCOPE_ENGINES[url] = (engine, scoped)
+    return scoped
+
+
 @contextlib.contextmanager
 def session_scope(settings: Settings) -> Iterator[Session]:
-    """A transaction: commit on success, roll back on any exception."""
-    session = session_factory(settings)()
+    """A transaction: commit on success, roll back on any exception.
+
+    On SQLite it is BEGIN IMMEDIATE: it holds the database's single writer lock from its first
+    statement to its end (other writers wait, readers do not), so keep it short: no decisions,
+    no network inside.
+    """
+    session = Session(_scope_engine(settings), expire_on_commit=False)
     try:
         with session.begin():
             yield session

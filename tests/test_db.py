@@ -165,3 +165,75 @@ def test_cli_commands_refuse_a_newer_schema_and_an_unreachable_database(make_set
     assert proc.returncode == 1, proc
     assert "Error: cannot reach the database postgresql+psycopg://postgres@127.0.0.1:1/nothing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ---- SQLite transactions ---------------------------------------------------------------------------
+def _sqlite_file(settings) -> str:
+    return settings.resolved_database_url.split("///", 1)[-1]
+
+
+def test_sqlite_savepoint_stays_inside_the_transaction(make_settings):
+    """A SAVEPOINT (``session.begin_nested()``, as the poller's record_mail uses) must not commit
+    the enclosing transaction on SQLite: the sqlite3 driver's own transaction handling made the
+    RELEASE a COMMIT when the SAVEPOINT came before the first write, so a failure after it left
+    half a mail recorded."""
+    import sqlite3
+
+    from intake.db import session_scope
+
+    settings = make_settings("sqlite")
+    with get_engine(settings).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t_sp (x INTEGER)")
+    other = sqlite3.connect(_sqlite_file(settings))
+    for scope in ("session_scope", "engine"):
+        with pytest.raises(RuntimeError):
+            if scope == "session_scope":
+                with session_scope(settings) as session:
+                    session.execute(text("SELECT count(*) FROM t_sp")).all()
+                    with session.begin_nested():
+                        session.execute(text("INSERT INTO t_sp VALUES (1)"))
+                    assert other.execute("SELECT count(*) FROM t_sp").fetchone()[0] == 0
+                    raise RuntimeError("after the savepoint")
+            else:
+                with get_engine(settings).begin() as conn:
+                    conn.exec_driver_sql("SELECT count(*) FROM t_sp").all()
+                    with conn.begin_nested():
+                        conn.exec_driver_sql("INSERT INTO t_sp VALUES (1)")
+                    assert other.execute("SELECT count(*) FROM t_sp").fetchone()[0] == 0
+                    raise RuntimeError("after the savepoint")
+        assert other.execute("SELECT count(*) FROM t_sp").fetchone()[0] == 0
+    other.close()
+
+
+def test_sqlite_session_scope_is_immediate(make_settings):
+    """session_scope holds SQLite's writer lock from its first statement (BEGIN IMMEDIATE): what it
+    reads cannot be changed by another writer before it writes, and its first write never fails
+    with SQLITE_BUSY because another writer committed after its read."""
+    import sqlite3
+
+    from intake.db import session_scope
+
+    settings = make_settings("sqlite")
+    other = sqlite3.connect(_sqlite_file(settings), timeout=0.1, isolation_level=None)
+    with session_scope(settings) as session:
+        session.execute(text("SELECT 1")).all()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        # readers are not blocked (WAL)
+        assert other.execute("SELECT count(*) FROM submissions").fetchone()[0] == 0
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_sqlite_autocommit_connections_stay_autocommit(make_settings):
+    """An AUTOCOMMIT connection gets no BEGIN; the pooled connection is transactional again afterwards."""
+    settings = make_settings("sqlite")
+    engine = get_engine(settings)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("CREATE TABLE t_ac (x INTEGER)")
+        assert not conn.connection.dbapi_connection.in_transaction
+    with engine.connect() as conn:
+        with conn.begin():
+            conn.exec_driver_sql("INSERT INTO t_ac VALUES (1)")
+            assert conn.connection.dbapi_connection.in_transaction
