@@ -88,7 +88,7 @@ def test_imap_move_end_to_end(settings, conn, imap_account):
     assert all("\\Seen" not in flags for _uid, flags, _raw in moved)
     with session_scope(settings) as s:
         mails = s.scalars(select(Mail).order_by(Mail.id)).all()
-        assert [m.raw for m in mails] == raws
+        assert [raw_bytes(s, m) for m in mails] == raws
         assert [m.message_key for m in mails] == [hashlib.sha256(r).hexdigest() for r in raws]
         assert {m.mailbox for m in mails} == {f"imap://{imap_account.user}@127.0.0.1:{imap_account.port}"}
         assert {m.folder for m in mails} == {"INBOX"} and [m.uid for m in mails] == ["1", "2", "3"]
