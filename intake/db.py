@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -60,11 +62,57 @@ def _driver_begin(conn) -> None:
         dbapi_conn.execute("BEGIN IMMEDIATE")
 
 
+#: Server connections this process opened (psycopg connections; weak, so closed ones just go).
+_SERVER_CONNECTIONS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+#: A transaction left idle this long is ended by PostgreSQL: no docintake transaction waits on
+#: anything outside the database, so such a one belongs to a client that is gone or stuck, and
+#: its row locks would stop every worker that needs the same rows.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 10 * 60 * 1000
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child (RQ's scheduler, a work horse): close the child's copies of the parent's
+    database sockets and drop the parent's pools, without a word to the server.
+
+    Otherwise the child keeps the parent's TCP connections open: a worker killed in the middle of a
+    transaction would leave that transaction open on the server, holding its row locks, for as
+    long as its RQ scheduler process lives (seen in the soak test: every worker then waited on
+    those rows). Replacing the copies sends nothing (the parent's session is untouched), and
+    psycopg does not terminate a connection garbage-collected in another process.
+    """
+    connections = list(_SERVER_CONNECTIONS)
+    _SERVER_CONNECTIONS.clear()
+    if not connections:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for conn in connections:
+            try:
+                fd = conn.pgconn.socket
+            except Exception:  # noqa: BLE001 - already closed
+                continue
+            # /dev/null in the socket's place, not a bare close: the number stays taken, so a stray
+            # use of the old connection in the child can never reach a file opened later
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
 def _create_engine(url: str) -> Engine:
     # hide_parameters: SQL parameters (personal codes among them) never appear in exception
     # texts, and so never in logs or the error RQ keeps.
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True,
+                               connect_args={"options": f"-c idle_in_transaction_session_timeout="
+                                                        f"{IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
+        event.listen(engine, "connect", lambda dbapi_conn, _record: _SERVER_CONNECTIONS.add(dbapi_conn))
+        return engine
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
