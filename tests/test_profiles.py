@@ -202,8 +202,9 @@ def test_import_rows_refuses_a_customer_twice(db_settings):
 
 
 def test_import_refuses_profiles_changed_under_it(make_settings, monkeypatch):
-    """SQLite reads without a lock: a profile changed between import's read and write aborts the import.
-    (PostgreSQL locks the rows it read, FOR UPDATE, so there the other writer waits instead.)"""
+    """A session not begun by session_scope reads SQLite without a lock: a profile changed between
+    import's read and write aborts the import. (session_scope holds the write lock from its first
+    statement, see the next test; PostgreSQL locks the rows it read, FOR UPDATE.)"""
     settings = make_settings("sqlite")
     _seed(settings)
     real = profiles_module._import_change
@@ -216,8 +217,37 @@ def test_import_refuses_profiles_changed_under_it(make_settings, monkeypatch):
 
     monkeypatch.setattr(profiles_module, "_import_change", meanwhile)
     with pytest.raises(ConcurrentUpdate, match="nothing was imported"):
-        with session_scope(settings) as session:
+        with session_factory(settings)() as session, session.begin():
             store.import_rows(session, [(NID, {"first_name": "Anne"}), ("EE-37605030299", {"first_name": "J"})])
     with session_scope(settings) as session:
         assert store.get(session, NID).fields["first_name"] == "Anna"
         assert store.get(session, "EE-37605030299") is None
+
+
+def test_import_in_session_scope_keeps_other_sqlite_writers_out(make_settings, monkeypatch):
+    """session_scope begins with BEGIN IMMEDIATE on SQLite: between import's read and its write
+    another writer cannot get in (it waits; here it gives up at once), and the import goes through."""
+    import sqlite3
+
+    settings = make_settings("sqlite")
+    _seed(settings)
+    real = profiles_module._import_change
+    refused: list[str] = []
+
+    def meanwhile(*args):
+        other = sqlite3.connect(settings.resolved_database_url.split("///", 1)[1], timeout=0.1)
+        try:
+            other.execute("UPDATE profiles SET version = version + 1")
+        except sqlite3.OperationalError as exc:
+            refused.append(str(exc))
+        finally:
+            other.close()
+        monkeypatch.setattr(profiles_module, "_import_change", real)
+        return real(*args)
+
+    monkeypatch.setattr(profiles_module, "_import_change", meanwhile)
+    with session_scope(settings) as session:
+        store.import_rows(session, [(NID, {"first_name": "Anne"})])
+    assert refused == ["database is locked"]
+    with session_scope(settings) as session:
+        assert store.get(session, NID).fields["first_name"] == "Anne"
