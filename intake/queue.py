@@ -466,20 +466,27 @@ def _mark_queued(settings: Settings, submission_ids: Iterable[int], *, only_rece
         )
 
 
+def mark_queued(settings: Settings, submission_ids: Iterable[int]) -> None:
+    """Mark ``received`` submissions ``queued`` in one transaction (after their jobs were pushed)."""
+    _mark_queued(settings, submission_ids)
+
+
 def enqueue_submission(settings: Settings, submission_id: int, *, connection: redis.Redis | None = None,
-                       replace_started: bool = False) -> str:
+                       replace_started: bool = False, mark: bool = True) -> str:
     """Make sure a job for the submission is waiting in Redis, then mark it ``queued``.
 
     At most one live job per submission (id ``submission-<id>``); a finished or failed one is
     replaced. Only transient errors (Redis or the database unreachable) raise; the submission
     then stays ``received`` and the reconciler enqueues it later. Returns the job id.
     ``replace_started``: also replace a stranded job, ``started`` or popped off the queue by a
-    worker that died (the reconciler, for an expired lease).
+    worker that died (the reconciler, for an expired lease). ``mark=False``: the caller marks it
+    later with :func:`mark_queued` (the poller, once per batch of mails).
     """
     queue = get_queue(settings, connection=connection)
     job_id, _new = _push(queue, settings, submission_id, replace_started=replace_started)
     # After the push: a crash in between leaves it ``received``, which the reconciler retries.
-    _mark_queued(settings, [submission_id], only_received=not replace_started)
+    if mark:
+        _mark_queued(settings, [submission_id], only_received=not replace_started)
     return job_id
 
 

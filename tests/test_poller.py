@@ -162,6 +162,42 @@ def test_enqueue_failure_keeps_the_submission_received(maildir_settings, conn, m
         assert s.scalars(select(Submission.status)).all() == ["received"]
 
 
+def test_submissions_are_marked_queued_once_per_batch_and_a_failed_mark_loses_nothing(
+        maildir_settings, conn, monkeypatch):
+    import intake.queue
+    from intake.queue import job_status
+    from intake.reconcile import reconcile
+
+    calls: list[list[int]] = []
+    real = intake.queue.mark_queued
+    monkeypatch.setattr(intake.queue, "mark_queued", lambda settings, ids: (calls.append(list(ids)), real(settings, ids)))
+    for n in range(5):
+        deliver(maildir_settings, make_mail(n, PDF + bytes([n])))
+    result = poll_once(maildir_settings, MaildirSource(maildir_settings.resolved_maildir, batch=2), redis=conn)
+    assert (result.mails, result.submissions, result.enqueue_failed) == (5, 5, 0)
+    assert [len(c) for c in calls] == [2, 2, 1]  # one transaction per batch of mails
+    with session_scope(maildir_settings) as s:
+        assert s.scalars(select(Submission.status)).all() == ["queued"] * 5
+
+    # the database refuses the mark: the jobs are pushed, the submissions stay received, the mail is
+    # marked processed, and the reconciler marks them without pushing a second job
+    def refused(*a, **kw):
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(intake.queue, "mark_queued", refused)
+    deliver(maildir_settings, make_mail(9, PDF + b"9"))
+    result = poll_once(maildir_settings, MaildirSource(maildir_settings.resolved_maildir), redis=conn)
+    assert (result.mails, result.submissions, result.error, result.marked) == (1, 1, None, 1)
+    with session_scope(maildir_settings) as s:
+        [sub] = s.scalars(select(Submission).where(Submission.status == "received")).all()
+    assert job_status(maildir_settings, sub.id, connection=conn) == "queued"
+    length = intake.queue.queue_length(maildir_settings, connection=conn)
+    assert reconcile(maildir_settings, connection=conn) == 0
+    assert intake.queue.queue_length(maildir_settings, connection=conn) == length
+    with session_scope(maildir_settings) as s:
+        assert s.get(Submission, sub.id).status == "queued"
+
+
 def test_cur_without_processed_flag_is_taken(maildir_settings, conn):
     md = Path(maildir_settings.resolved_maildir)
     (md / "cur" / "1700000000.x1.host:2,").write_bytes(make_mail(1, PDF))  # read by a client, not by us
