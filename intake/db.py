@@ -71,8 +71,8 @@ IDLE_IN_TRANSACTION_TIMEOUT_MS = 10 * 60 * 1000
 
 
 def _forget_inherited_connections() -> None:
-    """In a forked child (RQ's scheduler, a work horse): close the child's copies of the parent's
-    database sockets and drop the parent's pools, without a word to the server.
+    """In every forked child (RQ's scheduler, a work horse, a pool worker): close the child's copies
+    of the parent's database sockets and drop the parent's pools, without a word to the server.
 
     Otherwise the child keeps the parent's TCP connections open: a worker killed in the middle of a
     transaction would leave that transaction open on the server, holding its row locks, for as
@@ -82,23 +82,21 @@ def _forget_inherited_connections() -> None:
     """
     connections = list(_SERVER_CONNECTIONS)
     _SERVER_CONNECTIONS.clear()
-    if not connections:
-        return
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        for conn in connections:
-            try:
-                fd = conn.pgconn.socket
-            except Exception:  # noqa: BLE001 - already closed
-                continue
-            # /dev/null in the socket's place, not a bare close: the number stays taken, so a stray
-            # use of the old connection in the child can never reach a file opened later
-            with contextlib.suppress(OSError):
-                os.dup2(null, fd)
-    finally:
-        os.close(null)
-    for engine in _ENGINES.values():
-        engine.dispose(close=False)
+    if connections:
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for conn in connections:
+                try:
+                    fd = conn.pgconn.socket
+                except Exception:  # noqa: BLE001 - already closed
+                    continue
+                # /dev/null in the socket's place, not a bare close: the number stays taken, so a
+                # stray use of the old connection in the child can never reach a file opened later
+                with contextlib.suppress(OSError):
+                    os.dup2(null, fd)
+        finally:
+            os.close(null)
+    dispose_engines()
 
 
 os.register_at_fork(after_in_child=_forget_inherited_connections)
@@ -162,7 +160,8 @@ def get_engine(settings: Settings) -> Engine:
 
 
 def dispose_engines(match: Callable[[str], bool] | None = None, *, close: bool = False) -> None:
-    """In a forked child: drop inherited pooled connections without closing the parent's sockets.
+    """Drop the pooled connections without closing them (what every forked child does at once, see
+    :func:`_forget_inherited_connections`, so that it never uses or closes the parent's).
 
     ``close=True`` really closes the connections and forgets the engines (e.g. before dropping a
     database); ``match`` limits either to the engines whose URL it accepts.

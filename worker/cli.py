@@ -18,7 +18,7 @@ Worker classes (``--worker-class``, default ``simple``, or ``DOCINTAKE_WORKER_CL
   (same pid, fresh interpreter) every ``--recycle-after`` jobs (1000).
 - ``fork``: RQ's ``Worker``, a work horse forked per job (isolation: a crash or a leak dies
   with the horse; RQ sees it and retries). The horse drops the inherited database connections
-  (``intake.db.dispose_engines``). Even with the parent fully warmed up (a sample decision
+  (``intake.db`` does that in every forked child). Even with the parent fully warmed up (a sample decision
   and ``gc.freeze()`` before forking) it measured 0.25-0.39 s per job: fork, copy-on-write,
   new connections to the database and Redis on every job.
 
@@ -48,8 +48,6 @@ WORKER_CLASSES = ("fork", "simple")
 def _worker_classes():
     from rq.worker import SimpleWorker, Worker
 
-    from intake.db import dispose_engines
-
     class StopAware:
         """Remembers that a signal asked it to stop (RQ does not, when the worker is idle)."""
 
@@ -65,11 +63,8 @@ def _worker_classes():
             super().request_stop(signum, frame)
 
     class ForkWorker(StopAware, Worker):
-        """RQ's forking worker; the horse starts with fresh database connections."""
-
-        def main_work_horse(self, job, queue):
-            dispose_engines()
-            super().main_work_horse(job, queue)
+        """RQ's forking worker; the horse starts with fresh database connections (``intake.db``
+        drops the inherited ones in every forked child)."""
 
     class InProcessWorker(StopAware, SimpleWorker):
         """RQ's SimpleWorker (no fork per job)."""

@@ -17,7 +17,7 @@ import click
 
 from forms.identity import mask_code, national_id, parse_national_id
 from forms.schema import FIELD_NAMES, FIELDS_BY_NAME, FORM_ID, FORM_VERSION
-from intake.db import dispose_engines, session_scope, store_command
+from intake.db import session_scope, store_command
 from worker.profiles import SqlProfileStore
 
 REQUIRED_COLUMNS = ("id_country", "personal_code")
@@ -97,8 +97,8 @@ def _check_records(columns: list[str], records: list[tuple[int, list[str]]], pro
     with tqdm(total=len(records), desc="checking", unit=" rows", disable=not progress, leave=False) as bar:
         if workers > 1:
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-            # dispose_engines: a forked child must never close the parent's pooled connections.
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=dispose_engines) as pool:
+            # a forked child drops the parent's pooled connections by itself (intake.db)
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 checked = []
                 for part in pool.map(_check_chunk, [columns] * len(chunks), chunks):
                     checked.extend(part)
