@@ -449,7 +449,9 @@ def _push(queue: Queue, settings: Settings, submission_id: int, *, replace_start
     return job_id, False
 
 
-def _mark_queued(settings: Settings, submission_ids: Iterable[int], *, only_received: bool = True) -> None:
+def mark_queued(settings: Settings, submission_ids: Iterable[int], *, only_received: bool = True) -> None:
+    """Mark ``received`` submissions (any waiting one with ``only_received=False``) ``queued``, in
+    one transaction, after their jobs were pushed."""
     from intake.db import session_scope
     from intake.models import WAITING, Status, Submission, utcnow
 
@@ -464,11 +466,6 @@ def _mark_queued(settings: Settings, submission_ids: Iterable[int], *, only_rece
             .values(status=Status.queued.value, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-
-
-def mark_queued(settings: Settings, submission_ids: Iterable[int]) -> None:
-    """Mark ``received`` submissions ``queued`` in one transaction (after their jobs were pushed)."""
-    _mark_queued(settings, submission_ids)
 
 
 def enqueue_submission(settings: Settings, submission_id: int, *, connection: redis.Redis | None = None,
@@ -486,7 +483,7 @@ def enqueue_submission(settings: Settings, submission_id: int, *, connection: re
     job_id, _new = _push(queue, settings, submission_id, replace_started=replace_started)
     # After the push: a crash in between leaves it ``received``, which the reconciler retries.
     if mark:
-        _mark_queued(settings, [submission_id], only_received=not replace_started)
+        mark_queued(settings, [submission_id], only_received=not replace_started)
     return job_id
 
 
@@ -498,7 +495,7 @@ def enqueue_submissions(settings: Settings, submission_ids: Iterable[int], *,
         return []
     queue = get_queue(settings, connection=connection)
     job_ids = [_push(queue, settings, sid)[0] for sid in ids]
-    _mark_queued(settings, ids)
+    mark_queued(settings, ids)
     return job_ids
 
 

@@ -34,6 +34,7 @@ from intake.queue import (
     LIVE_STATES,
     TRANSIENT_ERRORS,
     _job_status,
+    _stranded,
     enqueue_submission,
     get_queue,
     job_id_for,
@@ -83,8 +84,7 @@ def reconcile(settings: Settings, *, connection=None) -> int:
             replace_started = False
             if job_state is None or job_state not in LIVE_STATES:
                 why = "no job" if job_state is None else f"job {job_state}"
-            elif expired and (job_state == "started" or (
-                    job_state == "queued" and conn.lpos(queue.key, job_id_for(sid)) is None)):
+            elif expired and _stranded(queue, job_id_for(sid), job_state):
                 # started by a worker that died, or popped off the queue by one: stranded. A live
                 # queued job in a long queue stays (the queue still holds it); a live started one
                 # cannot outlast the lease (lease_seconds > job_timeout).
