@@ -9,7 +9,6 @@ import io
 import mailbox
 import os
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
@@ -19,6 +18,7 @@ from intake.mailparse import parse_mail
 from intake.mailstore import RAW_CHUNK, raw_bytes, raw_chunks, record_mail
 from intake.models import Mail, MailRawChunk, Submission
 from intake.sources import MaildirSource, RawMail
+from tests.test_poller_imap import conn, settings  # noqa: F401  (fixtures)
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -161,17 +161,3 @@ def test_rawmail_from_bytes_reads_from_the_start():
     mail = RawMail.from_bytes("1", None, b"abc")
     mail.file.seek(2)
     assert mail.raw == b"abc"
-
-
-@pytest.fixture
-def settings(make_settings, db_backend):
-    return make_settings(db_backend, redis=True)
-
-
-@pytest.fixture
-def conn(settings):
-    import redis
-
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()

@@ -11,17 +11,9 @@ import io
 
 import pytest
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from tests.test_verify_decision import append_update
 from verify.decision import decide
-
-
-def append_update(pdf: bytes, mutate) -> bytes:
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    mutate(writer)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def add_dss(pdf: bytes, pki) -> bytes:
