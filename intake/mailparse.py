@@ -297,7 +297,7 @@ def _cte(part: Message) -> str:
         return ""
 
 
-def _slices(raw: bytes | BinaryIO, size: int = FEED_BYTES) -> Iterator[bytes]:
+def raw_slices(raw: bytes | BinaryIO, size: int = FEED_BYTES) -> Iterator[bytes]:
     """The raw mail in slices: from memory, or read from offset 0 of a seekable file (left open)."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
         view = memoryview(raw)
@@ -329,7 +329,7 @@ def _parse_stream(raw: bytes | BinaryIO, threshold: int | None, result: ParsedMa
     digest = hashlib.sha256()
     size = 0
     try:
-        for block in _slices(raw):
+        for block in raw_slices(raw):
             digest.update(block)
             size += len(block)
             parser.feed(block)
@@ -756,7 +756,7 @@ def _parse_mail(raw: bytes | BinaryIO, max_part_bytes: int, threshold: int | Non
 def _hash_only(raw: bytes | BinaryIO, result: ParsedMail) -> None:
     digest, size = hashlib.sha256(), 0
     try:
-        for block in _slices(raw):
+        for block in raw_slices(raw):
             digest.update(block)
             size += len(block)
     except Exception:  # noqa: BLE001 - an unreadable file: no key

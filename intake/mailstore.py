@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 from typing import BinaryIO, Collection, Iterator
 
@@ -35,7 +34,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake.mailparse import ParsedMail
+from intake.mailparse import ParsedMail, raw_slices
 from intake.models import AuditEvent, Mail, MailboxState, MailRawChunk, Status, Submission, utcnow
 from verify.reasons import Reason
 
@@ -54,21 +53,10 @@ class MailLocationConflict(RuntimeError):
 RAW_CHUNK = 1 << 20
 
 
-def _stream(raw: bytes | BinaryIO) -> BinaryIO:
-    return io.BytesIO(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
-
-
-def _slices(stream: BinaryIO, size: int = RAW_CHUNK) -> Iterator[bytes]:
-    """The stream's bytes from the start, ``size`` at a time."""
-    stream.seek(0)
-    while chunk := stream.read(size):
-        yield chunk
-
-
 def message_key(raw: bytes | BinaryIO) -> str:
     """SHA-256 of the raw message (bytes, or a seekable binary file read from its start)."""
     digest = hashlib.sha256()
-    for chunk in _slices(_stream(raw)):
+    for chunk in raw_slices(raw, RAW_CHUNK):
         digest.update(chunk)
     return digest.hexdigest()
 
@@ -118,8 +106,9 @@ def record_mail(
     time). Runs inside the caller's transaction (nothing is committed here). Raises
     :class:`MailLocationConflict` if a *different* mail is already recorded at the same location.
     """
-    stream = _stream(raw)
-    key = message_key(stream)
+    # parse_mail hashed the same bytes while reading them; the slices written below are checked
+    # against that key, so a parse of other bytes cannot pass unnoticed
+    key = parsed.message_key or message_key(raw)
     existing = session.scalar(select(Mail.id).where(Mail.mailbox == mailbox, Mail.message_key == key))
     if existing is not None:
         log.info("mail %s/%s uid %s already recorded as mail %s", mailbox, folder, uid, existing)
@@ -137,7 +126,6 @@ def record_mail(
         sent_at=parsed.date,
         received_at=now,
         raw=None,
-        raw_size=stream.seek(0, io.SEEK_END),
         other_parts=list(parsed.others),
     )
 
@@ -155,8 +143,14 @@ def record_mail(
             f"{mailbox} {folder} uidvalidity {uidvalidity} uid {uid}: another mail is already recorded there"
         ) from None
 
-    for seq, chunk in enumerate(_slices(stream)):
+    digest, size = hashlib.sha256(), 0
+    for seq, chunk in enumerate(raw_slices(raw, RAW_CHUNK)):
+        digest.update(chunk)
+        size += len(chunk)
         session.execute(insert(MailRawChunk).values(mail_id=mail.id, seq=seq, data=chunk))
+    if digest.hexdigest() != key:
+        raise ValueError(f"mail {mailbox} {folder} uid {uid}: the parsed mail is not the raw mail given")
+    mail.raw_size = size
     submissions = _add_submissions(session, mail, parsed, now)
 
     for sub in submissions:

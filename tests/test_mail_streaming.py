@@ -9,6 +9,7 @@ import io
 import mailbox
 import os
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
@@ -161,3 +162,12 @@ def test_rawmail_from_bytes_reads_from_the_start():
     mail = RawMail.from_bytes("1", None, b"abc")
     mail.file.seek(2)
     assert mail.raw == b"abc"
+
+
+def test_record_mail_refuses_a_parse_of_other_bytes(db_settings):
+    raw, other = mail_with(PDF, 1), mail_with(PDF, 2)
+    with pytest.raises(ValueError, match="not the raw mail given"), session_scope(db_settings) as s:
+        record_mail(s, mailbox="m", folder="INBOX", uidvalidity=1, uid="1", raw=raw,
+                    parsed=parse_mail(other, 10**8))
+    with session_scope(db_settings) as s:
+        assert s.scalar(select(func.count()).select_from(Mail)) == 0
