@@ -16,6 +16,8 @@ APPLIED_COLOUR = "#2e7d32"
 RECEIVED_COLOUR = "#1f2d3d"
 REASON_COLOURS: dict[str, str] = {
     "signer_mismatch": "#c62828",
+    "form_altered": "#b71c1c",
+    "appearance_mismatch": "#e53935",
     "modified_after_signing": "#ad1457",
     "signature_invalid": "#8e24aa",
     "unsigned": "#5e35b1",
@@ -24,6 +26,8 @@ REASON_COLOURS: dict[str, str] = {
     "certificate_revoked": "#0d47a1",
     "weak_algorithm": "#00838f",
     "not_for_signing": "#00695c",
+    "signing_time_invalid": "#00796b",
+    "not_qualified": "#283593",
     "unknown_form": "#6d4c41",
     "field_missing": "#f9a825",
     "field_invalid": "#ef6c00",
@@ -31,6 +35,7 @@ REASON_COLOURS: dict[str, str] = {
     "malformed_pdf": "#616161",
     "encrypted_pdf": "#546e7a",
     "too_large": "#8d6e63",
+    "container_invalid": "#795548",
     "no_pdf_attachment": "#9e9e9e",
     "unknown_customer": "#d81b60",
     "duplicate": "#b0bec5",
