@@ -16,6 +16,9 @@
     revocation          "checked" (revocation data for the signer's certificate was found and used) |
                         "not_checked" (none embedded, none fetched: FORM.md wants this said) |
                         null (the signature was not evaluated that far)
+    container           null for a PDF; for an ASiC-E container {"format", "data_files": [names],
+                        "signatures": [{"file", "id", "signer", "level", "qualified", "covers", "valid"}]}
+                        (qualified: null until trusted-list qualification is assessed)
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class Report:
     #: Whether revocation data for the signer's certificate was found and used (None when the
     #: signature was not evaluated that far). JSON ``revocation``; shown in the human summary.
     revocation_checked: bool | None = None
+    #: A signed container's ``{format, data_files, signatures: [{signer, level, qualified, covers}]}``
+    #: (verify.container), else None.
+    container: dict[str, Any] | None = None
     #: Not in the JSON: wall-clock seconds the decision took.
     elapsed: float = 0.0
 
@@ -113,6 +119,7 @@ class Report:
             "form": {"id": self.form_id, "version": self.form_version},
             "fields": _jsonable(self.fields),
             "revocation": _revocation(self.revocation_checked),
+            "container": _jsonable(self.container) if self.container is not None else None,
         }
 
     def summary(self) -> str:
