@@ -274,7 +274,10 @@ def read_signature(file: str, sig: etree._Element, data_files: dict[str, bytes])
     out.cert = signer
 
     signature_value = _one(sig, "ds:SignatureValue", "ds:SignatureValue")
-    if not _verify_value(signer, kind, digest, _b64(signature_value.text), c14n(signed_info, c14n_alg)):
+    key_kind = {"rsa": "rsa", "ec": "ecdsa"}.get(signer.public_key.algorithm, signer.public_key.algorithm)
+    if key_kind != ("rsa" if kind == "pss" else kind):
+        out.problems.append(("signature_invalid", f"the signature method is {kind} but the signer's key is {key_kind}"))
+    elif not _verify_value(signer, kind, digest, _b64(signature_value.text), c14n(signed_info, c14n_alg)):
         out.problems.append(("signature_invalid", "the signature value does not verify with the signer's key"))
 
     # carried validation data
