@@ -23,6 +23,7 @@ from verify.container.xades import XadesFormatError, XadesSignature, check_times
 from verify.container.xmlsafe import UnsafeXml, parse
 from verify.policy import Policy
 from verify.reasons import Reason
+from verify.report import mask_codes
 
 FORMAT = "ASiC-E"
 
@@ -38,8 +39,8 @@ def decide_container(data: bytes, policy: Policy, now: _dt.datetime, state) -> N
         listed = read_manifest(container.manifest)
         _manifest_agrees(container, listed)
         elements = _signature_elements(container)
-    except ContainerInvalid as exc:
-        raise _Reject(Reason("container_invalid", None, str(exc))) from exc
+    except ContainerInvalid as exc:  # entry names come from the sender: masked like any message
+        raise _Reject(Reason("container_invalid", None, mask_codes(str(exc)))) from exc
 
     state.stage = "signature_invalid"
     results = asyncio.run(_verify_all(elements, container, listed, policy, now, state))
@@ -155,8 +156,8 @@ def _the_form(container: Container, results: list[XadesSignature], policy: Polic
         raise _Reject(Reason("container_invalid", None,
                              f"the container holds {len(container.data_files)} data files; exactly one PDF is expected"))
     name, pdf = next(iter(container.data_files.items()))
-    if not pdf[:1024].count(b"%PDF-"):
-        raise _Reject(Reason("container_invalid", None, f"the data file {name!r} is not a PDF"))
+    if b"%PDF-" not in pdf[:1024]:
+        raise _Reject(Reason("container_invalid", None, mask_codes(f"the data file {name!r} is not a PDF")))
     reader = _open(pdf, policy, state)
     revision_bytes, revision = pdf, None
     if reader.embedded_regular_signatures:  # a PAdES form inside the container: judged as well
