@@ -35,3 +35,16 @@ def test_pdf_reject_page_has_no_container_section(app, staff, db):
     db.commit()
     body = client_for(app, staff["clerk"]).get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
     assert "Signed container" not in body
+
+
+def test_container_preview_shows_the_contained_pdf(app, staff, db, pki, make_form, person_for):
+    from verify.container.demo_sign import make_container
+
+    data = make_container({"Anketa.pdf": make_form()}, [person_for()], level="B-B", pki=pki)
+    sub = add_submission(db, reason="signer_mismatch", filename="anketa.edoc", content=data)
+    db.commit()
+    clerk = client_for(app, staff["clerk"])
+    body = clerk.get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
+    assert "No preview" not in body
+    image = clerk.get(f"/backoffice/submissions/{sub.id}/pages/1.png")
+    assert image.status_code == 200 and image.data.startswith(b"\x89PNG")

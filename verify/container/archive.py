@@ -141,3 +141,14 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget) -> bytes:
     if isinstance(budget, list):
         budget[0] -= len(out)
     return bytes(out)
+
+
+def contained_pdf(data: bytes, max_bytes: int = 20 * 1024 * 1024) -> bytes | None:
+    """The one PDF inside a container, for a preview; None unless it is exactly that.
+    Opened with every check above; nothing is verified."""
+    try:
+        container = open_container(data, max_bytes)
+    except ContainerInvalid:
+        return None
+    files = list(container.data_files.values())
+    return files[0] if len(files) == 1 and b"%PDF-" in files[0][:1024] else None
