@@ -201,6 +201,8 @@ def _defects(form: bytes, sig: bytes, two_sigs: bytes) -> dict[str, tuple[bytes,
             b"</manifest:manifest>", b'<manifest:file-entry manifest:full-path="form.pdf" manifest:media-type="application/pdf"/></manifest:manifest>')),
             ok[2]]), "lists 'form.pdf' twice"),
         "no signature": (_zip(ok[:2]), "holds no signature"),
+        "too many signatures": (_zip(ok + [(f"META-INF/signatures{i}.xml", sig) for i in range(1, 40)]),
+                                "signatures; the limit is 32"),
         "two data files": (two_sigs, "exactly one PDF"),
         "not a zip at all": (b"PK\x03\x04" + b"\0" * 100, "malformed"),
     }
@@ -225,6 +227,25 @@ def test_each_defect_is_container_invalid_with_its_reason(name, defects, trust_p
     assert report.codes[0] == "container_invalid", (name, _reasons(report))
     assert says in report.reasons[0].message, (name, report.reasons[0].message)
     assert report.elapsed < 5
+
+
+def test_a_signature_referencing_a_file_twice_or_with_many_timestamps_is_refused_cheaply(pki, trust_policy, form,
+                                                                                          customer):
+    files = {"form.pdf": form}
+    sig = signature_document(files, customer, pki=pki, level="B-B")
+    ref = sig[sig.index(b"<ds:Reference "):sig.index(b"</ds:Reference>") + len(b"</ds:Reference>")]
+    doubled = sig.replace(ref, ref * 2, 1)
+    data = pack([("form.pdf", form), ("META-INF/manifest.xml", manifest_xml({"form.pdf": "application/pdf"})),
+                 ("META-INF/signatures0.xml", doubled)])
+    report = decide(data, trust_policy)
+    assert report.codes[0] == "signature_invalid" and "twice" in report.reasons[0].message
+    stamped = signature_document(files, customer, pki=pki, level="B-T")
+    ts = stamped[stamped.index(b"<xades:SignatureTimeStamp"):stamped.index(b"</xades:SignatureTimeStamp>") + 27]
+    many = stamped.replace(ts, ts * 20, 1)
+    data = pack([("form.pdf", form), ("META-INF/manifest.xml", manifest_xml({"form.pdf": "application/pdf"})),
+                 ("META-INF/signatures0.xml", many)])
+    report = decide(data, trust_policy)
+    assert report.codes[0] == "signature_invalid" and "more than 16 timestamps" in report.reasons[0].message
 
 
 def test_total_uncompressed_size_is_bounded(pki):

@@ -26,6 +26,8 @@ from verify.reasons import Reason
 from verify.report import mask_codes
 
 FORMAT = "ASiC-E"
+#: Each signature hashes every data file (up to max_bytes): this bounds the work.
+MAX_SIGNATURES = 32
 
 
 def decide_container(data: bytes, policy: Policy, now: _dt.datetime, state) -> None:
@@ -72,6 +74,8 @@ def _signature_elements(container: Container) -> list[tuple[str, Any]]:
         out.extend((name, el) for el in found)
     if not out:
         raise ContainerInvalid("the container holds no signature (META-INF/*signatures*.xml)")
+    if len(out) > MAX_SIGNATURES:
+        raise ContainerInvalid(f"the container holds {len(out)} signatures; the limit is {MAX_SIGNATURES}")
     return out
 
 

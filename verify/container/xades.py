@@ -161,6 +161,17 @@ def _digest(name: str, data: bytes) -> bytes:
     return hashlib.new(name, data).digest()
 
 
+def _digest_parts(name: str, parts: list[bytes]) -> bytes:
+    h = hashlib.new(name)
+    for part in parts:
+        h.update(part)
+    return h.digest()
+
+
+#: More timestamps than this in one signature is not a real signature (and would cost time).
+MAX_TIMESTAMPS = 16
+
+
 def _one(parent: etree._Element, path: str, what: str) -> etree._Element:
     found = parent.findall(path, namespaces={"ds": DS, "xades": XADES, "xades141": XADES141})
     if len(found) != 1:
@@ -214,6 +225,8 @@ def read_signature(file: str, sig: etree._Element, data_files: dict[str, bytes])
             name = unquote(uri)
             if name.startswith("./"):
                 name = name[2:]
+            if name in out.covers:  # each one would be hashed again: refused before hashing
+                raise XadesFormatError(f"it references {name!r} twice")
             out.covers.append(name)
             if ref.get("Id"):
                 ref_ids["#" + ref.get("Id")] = name
@@ -283,7 +296,7 @@ def read_signature(file: str, sig: etree._Element, data_files: dict[str, bytes])
     # carried validation data
     usp = qp.find("xades:UnsignedProperties/xades:UnsignedSignatureProperties", _NS)
     out.certs = [c for c in key_certs if c is not signer]
-    tokens: list[tuple[str, bytes, bytes]] = []  # (kind, token DER, message it must cover)
+    tokens: list[tuple[str, bytes, list[bytes]]] = []  # (kind, token DER, the parts of what it must cover)
     if usp is not None:
         for el in usp.iter(_q(XADES, "EncapsulatedX509Certificate")):
             out.certs.append(asn1_x509.Certificate.load(_b64(el.text)))
@@ -295,17 +308,20 @@ def read_signature(file: str, sig: etree._Element, data_files: dict[str, bytes])
             alg = _ts_c14n(prop)
             if prop.tag == _q(XADES, "SignatureTimeStamp"):
                 for tok in prop.findall("xades:EncapsulatedTimeStamp", _NS):
-                    tokens.append(("signature", _b64(tok.text), c14n(signature_value, alg)))
+                    tokens.append(("signature", _b64(tok.text), [c14n(signature_value, alg)]))
             elif prop.tag == _q(XADES141, "ArchiveTimeStamp"):
-                message = b"".join(archive_refs) + b"".join(
+                # XAdES 1.4.1 / EN 319 132-1 5.5.2: the references' data, SignedInfo, SignatureValue,
+                # KeyInfo, the unsigned properties before this one, other ds:Objects (parts, not a copy)
+                parts = list(archive_refs) + [
                     c14n(el, alg) for el in (signed_info, signature_value, sig.find("ds:KeyInfo", _NS)) if el is not None
-                )
-                message += b"".join(c14n(el, alg) for el in preceding)
-                message += b"".join(
-                    c14n(obj, alg) for obj in sig.findall("ds:Object", _NS) if obj.find("xades:QualifyingProperties", _NS) is None
-                )
+                ]
+                parts += [c14n(el, alg) for el in preceding]
+                parts += [c14n(obj, alg) for obj in sig.findall("ds:Object", _NS)
+                          if obj.find("xades:QualifyingProperties", _NS) is None]
                 for tok in prop.findall("xades:EncapsulatedTimeStamp", _NS):
-                    tokens.append(("archive", _b64(tok.text), message))
+                    tokens.append(("archive", _b64(tok.text), parts))
+            if len(tokens) > MAX_TIMESTAMPS:
+                raise XadesFormatError(f"more than {MAX_TIMESTAMPS} timestamps")
             preceding.append(prop)
     return out, {"tokens": tokens}
 
@@ -389,20 +405,20 @@ def _public_key(cert):
         return rsa.RSAPublicNumbers(numbers["public_exponent"].native, modulus).public_key()
 
 
-async def check_timestamps(result: XadesSignature, tokens: list[tuple[str, bytes, bytes]], context_at) -> None:
+async def check_timestamps(result: XadesSignature, tokens: list[tuple[str, bytes, list[bytes]]], context_at) -> None:
     """Validate each RFC 3161 token with pyHanko: its imprint over ``message``, its signature, and
     its TSA's chain at the token's own time (``context_at(moment)`` gives a ValidationContext)."""
     from asn1crypto import cms
     from pyhanko.sign.validation import generic_cms
     from pyhanko.sign.validation.status import TimestampSignatureStatus
 
-    for kind, der, message in tokens:
+    for kind, der, parts in tokens:
         try:
             content = cms.ContentInfo.load(der)
             signed_data = content["content"]
             gen_time = signed_data["encap_content_info"]["content"].parsed["gen_time"].native
             kw = await generic_cms.validate_tst_signed_data(
-                signed_data, context_at(gen_time), lambda algo, m=message: hashlib.new(algo, m).digest()
+                signed_data, context_at(gen_time), lambda algo, p=parts: _digest_parts(algo, p)
             )
             status = TimestampSignatureStatus(**kw)
             ts = Timestamp(kind, status.timestamp, bool(status.intact), bool(status.valid), bool(status.trusted))
