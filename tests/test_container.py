@@ -248,6 +248,25 @@ def test_a_signature_referencing_a_file_twice_or_with_many_timestamps_is_refused
     assert report.codes[0] == "signature_invalid" and "more than 16 timestamps" in report.reasons[0].message
 
 
+def test_a_timestamp_over_other_bytes_is_signature_invalid(pki, trust_policy, form, customer):
+    """The token of another signature, also when the container has another defect to report."""
+    import re
+
+    files = {"form.pdf": form}
+    mine = signature_document(files, customer, pki=pki, level="B-T")
+    other = signature_document({"form.pdf": form + b" "}, customer, pki=pki, level="B-T")
+    token = re.compile(rb"(<xades:EncapsulatedTimeStamp>)([^<]+)(<)")
+    swapped = token.sub(lambda m: m.group(1) + token.search(other).group(2) + m.group(3), mine)
+    for extra in ([], [("extra.txt", b"x")]):
+        listed = {"form.pdf": "application/pdf", **({"extra.txt": "text/plain"} if extra else {})}
+        data = pack([("form.pdf", form), *extra, ("META-INF/manifest.xml", manifest_xml(listed)),
+                     ("META-INF/signatures0.xml", swapped)])
+        report = decide(data, trust_policy)
+        assert "signature_invalid" in report.codes
+        assert any("timestamp does not cover this signature" in r.message for r in report.reasons)
+        assert ("container_invalid" in report.codes) == bool(extra)
+
+
 def test_total_uncompressed_size_is_bounded(pki):
     big = os.urandom(40_000).hex().encode()  # ~2x compressible: no ratio alarm, but a large total
     data = _zip([(f"META-INF/pad{i}.bin", big) for i in range(3)])

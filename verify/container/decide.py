@@ -108,14 +108,11 @@ async def _verify_one(file, element, container: Container, listed, policy: Polic
         if name in listed and listed[name] and mime != listed[name]:
             state.add("container_invalid", f"{label} says {name!r} is {mime}, the manifest says {listed[name]}")
             found.add("container_invalid")
-    for code, message in result.problems:
-        found.add(code, message)
-
     revinfo = _Revinfo(result.certs, result.crls, result.ocsps, False)
     await check_timestamps(
         result, extra["tokens"], lambda moment: _validation_context(policy, revinfo, moment=moment, retroactive_revinfo=True)
     )
-    for code, message in result.problems[len(found.reasons):]:
+    for code, message in result.problems:  # integrity, then the timestamps'
         found.add(code, message)
     if result.cert is not None:
         entry["signer"] = _signer_of(result.cert).to_json()
