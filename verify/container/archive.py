@@ -48,13 +48,13 @@ def open_container(data: bytes, max_bytes: int) -> Container:
         raise ContainerInvalid(f"the ZIP is malformed ({exc})") from exc
     _check_directory(infos, max_bytes)
     _check_mimetype(infos, data)
-    mimetype = _read(zf, infos[0], max_bytes).decode("ascii", "replace").strip()
+    budget = [max_bytes]  # bytes we may still inflate
+    mimetype = _read(zf, infos[0], budget).decode("ascii", "replace").strip()
     if mimetype != ASICE_MIMETYPE:
         raise ContainerInvalid(f"the mimetype entry is {mimetype[:80]!r}, not {ASICE_MIMETYPE}")
     data_files: dict[str, bytes] = {}
     signatures: dict[str, bytes] = {}
     manifest = None
-    budget = [max_bytes]
     for info in infos[1:]:
         if info.is_dir():
             continue
@@ -119,9 +119,9 @@ def _check_mimetype(infos: list[zipfile.ZipInfo], data: bytes) -> None:
         raise ContainerInvalid("the mimetype entry is compressed (it must be stored)")
 
 
-def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget) -> bytes:
-    """Inflate one entry, never beyond its declared size nor the remaining budget."""
-    limit = budget[0] if isinstance(budget, list) else budget
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int]) -> bytes:
+    """Inflate one entry, never beyond its declared size nor the remaining ``budget[0]`` (decreased)."""
+    limit = budget[0]
     if info.file_size > limit:
         raise ContainerInvalid(f"the ZIP expands to more than the size limit at {info.filename!r}")
     out = bytearray()
@@ -138,8 +138,7 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget) -> bytes:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ContainerInvalid(f"the entry {info.filename!r} cannot be read ({exc})") from exc
-    if isinstance(budget, list):
-        budget[0] -= len(out)
+    budget[0] -= len(out)
     return bytes(out)
 
 
