@@ -65,6 +65,19 @@ def test_valid_container_is_accepted_at_each_level(level, pki, trust_policy, for
     ]
 
 
+def test_cli_summary_lists_the_container(pki, customer, form, tmp_path):
+    from click.testing import CliRunner
+
+    from verify.cli import verify_command
+
+    path = tmp_path / "anketa.edoc"
+    path.write_bytes(make_container({"form.pdf": form}, [customer], level="B-T", pki=pki))
+    result = CliRunner().invoke(verify_command, [str(path), "--trust-roots", str(pki.root_pem_path)])
+    assert result.exit_code == 0, result.output
+    assert "container ASiC-E: form.pdf" in result.output
+    assert "signature S0: Jānis Bērziņš, B-T, valid" in result.output
+
+
 def test_signature_only_needs_no_form(pki, trust_policy, customer):
     data = make_container({"notes.txt": b"hello"}, [customer], level="B-T", pki=pki)
     assert decide(data, trust_policy, signature_only=True).accepted

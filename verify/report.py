@@ -143,6 +143,13 @@ class Report:
             details.append("revocation checked")
         if details:
             lines.append(", ".join(details))
+        if self.container is not None:
+            files = ", ".join(self.container.get("data_files") or []) or "no data file read"
+            lines.append(f"container {self.container.get('format')}: {files}")
+            for sig in self.container.get("signatures") or []:
+                who = (sig.get("signer") or {}).get("name") or "unreadable signer"
+                state = "valid" if sig.get("valid") else "NOT valid"
+                lines.append(f"  signature {sig.get('id') or sig.get('file')}: {who}, {sig.get('level') or 'no level'}, {state}")
         if self.form_id:
             lines.append(f"form: {self.form_id} {self.form_version or ''}".rstrip())
         for r in self.reasons:
