@@ -188,6 +188,13 @@ class Builder:
             self._signed[memo] = pdf
         return pdf
 
+    def edoc(self, who: str, **changes) -> bytes:
+        """``who``'s filled form inside an ASiC-E container (.edoc, as eParaksts makes), XAdES B-T."""
+        from verify.container.demo_sign import make_container
+
+        return make_container({"Anketa.pdf": self.filled(who, **changes)}, [self.identity(who)], level="B-T",
+                              pki=self.pki)
+
     @staticmethod
     def tamper(pdf: bytes, field_name: str = "phone", value: str = "+37129999999") -> bytes:
         """Change a field's value in an incremental update after the signature."""
@@ -229,6 +236,8 @@ def scenarios() -> list[Scenario]:
         Scenario("lt", "valid LT form", "applied", 1, one("forma.pdf", _ruta_newer)),
         Scenario("ee", "valid EE form", "applied", 1,
                  one("ankeet.pdf", lambda b: b.signed("mari", address_street="Pärnu mnt 12"))),
+        Scenario("edoc", "valid LV form signed into an eParaksts .edoc container", "applied", 1,
+                 one("anketa.edoc", lambda b: b.edoc("peteris", email="peteris@example.lv"))),
         Scenario("tampered", "changed after signing (phone rewritten)", "modified_after_signing", 1,
                  one("anketa.pdf", lambda b: b.tamper(b.signed("peteris", phone="+37127000222")))),
         Scenario("wrong-signer", "Pēteris's form signed by Anna", "signer_mismatch", 1,
@@ -266,7 +275,8 @@ def make_mail(scenario: Scenario, attachments: list[tuple[str, bytes]], to: str)
     msg["Message-ID"] = message_id(scenario.key)
     msg.set_content(f"Labdien, pielikumā anketa.\n\n(docintake demo: {scenario.title})\n")
     for name, data in attachments:
-        msg.add_attachment(data, maintype="application", subtype="pdf", filename=name)
+        subtype = "vnd.etsi.asic-e+zip" if name.endswith(".edoc") else "pdf"
+        msg.add_attachment(data, maintype="application", subtype=subtype, filename=name)
     return msg.as_bytes(policy=email.policy.SMTP)
 
 

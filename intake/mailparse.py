@@ -24,6 +24,10 @@ What counts as a PDF (each becomes one submission):
   or a ``.pdf`` file name) even though its bytes are not: it still becomes a
   submission, which the decision rejects as ``not_pdf``, so that the customer
   who sent a broken file shows up in the back office instead of vanishing;
+* a signed container (ASiC-E: ``.edoc``, ``.asice``, ``.sce``, ``.bdoc``), by its bytes
+  (a ZIP whose first entry is ``mimetype`` = ``application/vnd.etsi.asic-e+zip``), its
+  Content-Type or its extension: one submission, like a PDF (``PdfPart`` then holds
+  the container; the decision opens it);
 * PDFs inside nested ``message/rfc822`` parts (forwarded mails), inside
   Outlook's TNEF ``winmail.dat`` (unpacked with ``tnefparse``), and
   uuencoded blocks (``begin 644 form.pdf``) inside text bodies.
@@ -55,6 +59,7 @@ from email.message import Message
 from typing import BinaryIO
 
 from intake.mailspool import FEED_BYTES, SPOOL_ATTR, Decoded, SpoolFailed, SpoolingParser
+from verify.container import declares_container, sniff_container
 
 log = logging.getLogger(__name__)
 
@@ -600,8 +605,9 @@ class _Walker:
         """Make a PdfPart if the bytes are a PDF or the part claims to be one. True if taken.
         A spooled part's file goes to the PdfPart (unless too large)."""
         size = _size(data)
-        sniffed = sniff_pdf(data.head if isinstance(data, Decoded) else data)
-        if not sniffed and not _declares_pdf(ctype, filename):
+        head = data.head if isinstance(data, Decoded) else data
+        sniffed = sniff_pdf(head) or sniff_container(head)
+        if not sniffed and not (_declares_pdf(ctype, filename) or declares_container(ctype, filename)):
             if always:  # a uuencoded / TNEF file that is not a PDF: list it
                 self.result.others.append(
                     {"filename": filename, "type": ctype, "size": size, "note": f"found in {origin}; not a PDF"}

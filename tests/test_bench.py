@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-REQUIRED = ("decision_vs_raw_ratio", "pipeline_vs_inprocess_ratio", "two_vs_one_worker_ratio", "peak_rss_mb")
+REQUIRED = ("decision_vs_raw_ratio", "container_vs_pades_ratio", "pipeline_vs_inprocess_ratio", "two_vs_one_worker_ratio", "peak_rss_mb")
 
 
 def positive(x) -> bool:
@@ -47,6 +47,7 @@ def test_bench_quick_json(tmp_path):
         assert d[part]["n"] == 5 and positive(d[part]["median_ms"]) and d[part]["p95_ms"] >= d[part]["median_ms"]
     assert res["decision_vs_raw_ratio"] == pytest.approx(d["decision"]["median_ms"] / d["raw"]["median_ms"], rel=0.01)
     assert positive(d["inprocess_throughput_per_s"])
+    assert res["container_decision"]["accepted"] == 5 and "container / PAdES" in proc.stdout
 
     runs = res["pipeline"]
     assert sorted(r["workers"] for r in runs) == [1, 2]

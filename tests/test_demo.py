@@ -16,7 +16,7 @@ from intake.models import Mail, ProfileChange, Submission, User
 from intake.queue import embedded_socket_path
 
 EXPECTED = {
-    "applied": 4,
+    "applied": 5,
     "modified_after_signing": 1,
     "signer_mismatch": 1,
     "unknown_customer": 1,
@@ -58,15 +58,15 @@ def test_demo_from_a_clean_directory_and_again(tmp_path, redis_url):
     first = _demo(data_dir, {"DOCINTAKE_REDIS_URL": redis_url,
                              "DOCINTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'real.sqlite3'}"})
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "15 mails: 4 applied, 11 rejected, 0 unexpected" in first.stdout
+    assert "16 mails: 5 applied, 11 rejected, 0 unexpected" in first.stdout
     assert "ignoring DOCINTAKE_DATABASE_URL, DOCINTAKE_REDIS_URL" in first.stdout
     assert "docintake run --data-dir" in first.stdout and "/backoffice/" in first.stdout
     assert not (tmp_path / "real.sqlite3").exists()
 
     outcome, mails, history, users = _counts(data_dir)
     assert outcome == EXPECTED
-    assert mails == 15 and users == 1
-    assert history == 5 + 4  # five imported customers, four applied forms
+    assert mails == 16 and users == 1
+    assert history == 5 + 5  # five imported customers, five applied forms (one in an .edoc)
 
     # Trust: only the demo root, inside the data directory.
     config = tomllib.loads((data_dir / "docintake.toml").read_text())
@@ -80,7 +80,7 @@ def test_demo_from_a_clean_directory_and_again(tmp_path, redis_url):
 
     second = _demo(data_dir)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "15 mails: 4 applied, 11 rejected, 0 unexpected" in second.stdout
+    assert "16 mails: 5 applied, 11 rejected, 0 unexpected" in second.stdout
     assert "delivered" not in second.stdout and "already there" in second.stdout
     assert _counts(data_dir) == (outcome, mails, history, users)
     assert password in second.stdout

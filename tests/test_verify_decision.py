@@ -83,7 +83,7 @@ def assert_well_formed(report: Report) -> None:
     js = report.to_json()
     assert set(js) == {
         "verdict", "reasons", "sha256", "signer", "signing_time", "timestamp_time",
-        "level", "coverage", "modification_level", "form", "fields", "revocation",
+        "level", "coverage", "modification_level", "form", "fields", "revocation", "container",
     }
     assert js["revocation"] in ("checked", "not_checked", None)
     assert js["verdict"] in ("accepted", "rejected")

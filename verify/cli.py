@@ -38,6 +38,7 @@ def _env_roots() -> list[str]:
 @click.option("--max-pages", type=click.IntRange(min=1), default=50, show_default=True, help="Page limit.")
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True, help="Seconds per decision.")
 @click.option("--allow-fetching", is_flag=True, help="Fetch certificates and revocation data online.")
+@click.option("--signature-only", is_flag=True, help="Judge the signatures only, not the form (e.g. a container of any file).")
 def verify_command(
     path: str,
     trust_roots: tuple[str, ...],
@@ -47,8 +48,9 @@ def verify_command(
     max_pages: int,
     timeout: float,
     allow_fetching: bool,
+    signature_only: bool,
 ) -> None:
-    """Verify a signed customer data form PDF and print whether it may be applied.
+    """Verify a signed customer data form (PDF, or an ASiC-E container) and print whether it may be applied.
 
     Exit status 0: accepted, 1: rejected, 2: usage error.
     """
@@ -76,7 +78,7 @@ def verify_command(
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from exc
     if not roots:
         click.echo("warning: no trust roots configured; every signer will be untrusted", err=True)
-    report = decide(data, policy)
+    report = decide(data, policy, signature_only=signature_only)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:

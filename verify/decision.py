@@ -87,6 +87,8 @@ class _State:
     form_version: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     revocation_checked: bool | None = None
+    container: dict[str, Any] | None = None  # verify.container: format, data files, signatures
+    signature_only: bool = False  # judge the signatures, not the form (``verify --signature-only``)
 
     def add(self, code: str, message: str = "", field_name: str | None = None) -> None:
         """Record a reason; a document-level code is recorded once (its first, most specific message)."""
@@ -112,6 +114,7 @@ class _State:
             form_version=self.form_version,
             fields=self.fields,
             revocation_checked=self.revocation_checked,
+            container=self.container,
             elapsed=time.monotonic() - started,
         )
 
@@ -153,16 +156,18 @@ def _mask_library_logs() -> None:
 # the public entry point
 
 
-def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None) -> Report:
+def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None, *, signature_only: bool = False) -> Report:
     """Judge one document under ``policy``; ``now`` is the time of the decision (default: now).
 
+    A signed container (ASiC-E) is decided by ``verify.container.decide`` inside the same
+    time limit. ``signature_only``: judge the signatures and stop before the form.
     Never raises. Returns within about ``policy.timeout`` seconds.
     """
     started = time.monotonic()
     _mask_library_logs()
     try:
         data = bytes(data)
-        state = _State(sha256=hashlib.sha256(data).hexdigest())
+        state = _State(sha256=hashlib.sha256(data).hexdigest(), signature_only=signature_only)
     except Exception:  # not bytes-like at all
         state = _State(sha256=hashlib.sha256(b"").hexdigest())
         state.add("not_pdf", "the input is not a byte string")
@@ -221,6 +226,7 @@ _STAGE_MESSAGES = {
     "signature_invalid": "the signature could not be evaluated",
     "unknown_form": "the form could not be read",
     "signer_mismatch": "the signer could not be bound to the form",
+    "container_invalid": "the signed container could not be read",
 }
 
 
@@ -307,10 +313,19 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
     import pyhanko.sign.validation  # noqa: F401
 
     _mask_library_logs()
+    from verify.container import looks_like_zip
+
     try:
+        if looks_like_zip(data) and _PDF_MAGIC not in data[:_HEADER_WINDOW]:
+            from verify.container.decide import decide_container
+
+            decide_container(data, policy, now, state)
+            state.complete = True
+            return
         reader = _open(data, policy, state)
         signed = _signature(reader, data, policy, now, state)
-        _form_and_binding(data, reader, signed, state)
+        if not state.signature_only:
+            _form_and_binding(data, reader, signed, state)
         state.complete = True
     except _Reject as stop:
         state.reasons.extend(stop.reasons)
@@ -369,6 +384,8 @@ class _Signed:
     cert: Any | None  # asn1crypto certificate of the signer
     trusted_for_binding: bool  # only bind a signer whose signature was evaluated
     revision: int | None = None  # pyHanko's number of the signed revision
+    #: Other signers who may be the customer (a container's further XAdES signatures).
+    alternatives: tuple = ()
 
 
 def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _State) -> _Signed | None:
@@ -548,10 +565,10 @@ def _load_streams(refs, kind: str) -> list:
     return out
 
 
-def _validation_context(policy: Policy, revinfo: _Revinfo, moment: _dt.datetime | None):
+def _validation_context(policy: Policy, revinfo: _Revinfo, moment: _dt.datetime | None, **extra: Any):
     from pyhanko_certvalidator import ValidationContext
 
-    kwargs: dict[str, Any] = dict(
+    kwargs: dict[str, Any] = dict(**extra,
         other_certs=list(revinfo.certs),
         crls=list(revinfo.crls),
         ocsps=list(revinfo.ocsps),
@@ -889,14 +906,19 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
     if signed.cert is None:
         state.add("signer_mismatch", "the signer's certificate cannot be read")
         return
-    cert_id, why = certificate_national_id(signed.cert)
-    if cert_id is None:
-        state.add("signer_mismatch", why)
-        return
     form_id = _form_national_id(extraction.values, result.values)
-    if form_id is None:
+    why = ""
+    for cert in (signed.cert, *signed.alternatives):
+        cert_id, why = certificate_national_id(cert)
+        if cert_id is not None and cert_id == form_id:
+            if cert is not signed.cert:
+                state.signer = _signer_of(cert)
+            return
+    if len(signed.alternatives) == 0 and certificate_national_id(signed.cert)[0] is None:
+        state.add("signer_mismatch", why)
+    elif form_id is None:
         state.add("signer_mismatch", "the form names no valid national identity to compare with the signer")
-    elif form_id != cert_id:
+    else:
         state.add("signer_mismatch", "the signer's personal code is not the one on the form")
 
 

@@ -16,6 +16,9 @@
     revocation          "checked" (revocation data for the signer's certificate was found and used) |
                         "not_checked" (none embedded, none fetched: FORM.md wants this said) |
                         null (the signature was not evaluated that far)
+    container           null for a PDF; for an ASiC-E container {"format", "data_files": [names],
+                        "signatures": [{"file", "id", "signer", "level", "qualified", "covers", "valid"}]}
+                        (qualified: null until trusted-list qualification is assessed)
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class Report:
     #: Whether revocation data for the signer's certificate was found and used (None when the
     #: signature was not evaluated that far). JSON ``revocation``; shown in the human summary.
     revocation_checked: bool | None = None
+    #: A signed container's ``{format, data_files, signatures: [{signer, level, qualified, covers}]}``
+    #: (verify.container), else None.
+    container: dict[str, Any] | None = None
     #: Not in the JSON: wall-clock seconds the decision took.
     elapsed: float = 0.0
 
@@ -113,6 +119,7 @@ class Report:
             "form": {"id": self.form_id, "version": self.form_version},
             "fields": _jsonable(self.fields),
             "revocation": _revocation(self.revocation_checked),
+            "container": _jsonable(self.container) if self.container is not None else None,
         }
 
     def summary(self) -> str:
@@ -136,6 +143,13 @@ class Report:
             details.append("revocation checked")
         if details:
             lines.append(", ".join(details))
+        if self.container is not None:
+            files = ", ".join(self.container.get("data_files") or []) or "no data file read"
+            lines.append(f"container {self.container.get('format')}: {files}")
+            for sig in self.container.get("signatures") or []:
+                who = (sig.get("signer") or {}).get("name") or "unreadable signer"
+                state = "valid" if sig.get("valid") else "NOT valid"
+                lines.append(f"  signature {sig.get('id') or sig.get('file')}: {who}, {sig.get('level') or 'no level'}, {state}")
         if self.form_id:
             lines.append(f"form: {self.form_id} {self.form_version or ''}".rstrip())
         for r in self.reasons:

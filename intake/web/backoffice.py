@@ -120,10 +120,20 @@ def _submission_or_404(submission_id: int) -> Submission:
     return submission
 
 
+def _previewable(data: bytes | None) -> bytes | None:
+    """What the page images show: the document, or the PDF inside a signed container."""
+    from verify.container import looks_like_zip
+    from verify.container.archive import contained_pdf
+
+    if data is not None and looks_like_zip(data):
+        return contained_pdf(data) or data
+    return data
+
+
 def _rendered(submission: Submission) -> render.Rendered:
     return render.rendered(
         settings().data_dir, render.key_for(submission.sha256, submission.id),
-        lambda: queries.submission_content(db(), submission.id),
+        lambda: _previewable(queries.submission_content(db(), submission.id)),
     )
 
 
