@@ -30,7 +30,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
-import hashlib
 import threading
 import time
 from urllib.parse import urlsplit
@@ -45,6 +44,7 @@ from wtforms.validators import DataRequired, Length
 
 from intake import metrics
 from intake.models import AuditEvent, User, utcnow
+from intake.web import sessions
 from intake.web.db import db
 
 ROLES = ("clerk", "supervisor", "admin")
@@ -79,24 +79,20 @@ def check_password_policy(password: str) -> str | None:
 
 
 class Staff(UserMixin):
-    """The signed-in staff member (a detached copy of the User row)."""
+    """The signed-in staff member (a detached copy of the User row) and their session's token."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, token: str) -> None:
         self.user_id = user.id
         self.name = user.name
         self.role = user.role
-        self.fingerprint = _fingerprint(user)
+        self.token = token
 
     def get_id(self) -> str:
-        # A changed password or a deactivation ends every session of the account.
-        return f"{self.user_id}:{self.fingerprint}"
+        # Flask-Login keeps this in the cookie: the server-side session's token (intake.web.sessions).
+        return self.token
 
     def can(self, permission: str) -> bool:
         return self.role in PERMISSIONS.get(permission, frozenset())
-
-
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256(f"{user.password_hash}|{user.active}".encode()).hexdigest()[:16]
 
 
 class IpThrottle:
@@ -141,15 +137,10 @@ def init_app(app) -> None:
         return {"staff": current_user}
 
 
-def _load_user(user_id: str) -> Staff | None:
-    try:
-        raw_id, fingerprint = user_id.split(":", 1)
-        user = db().get(User, int(raw_id))
-    except (ValueError, TypeError):
-        return None
-    if user is None or not user.active or _fingerprint(user) != fingerprint:
-        return None
-    return Staff(user)
+def _load_user(token: str) -> Staff | None:
+    idle = dt.timedelta(minutes=current_app.extensions["docintake.settings"].session_idle_minutes)
+    user = sessions.resume(db(), token, idle)
+    return Staff(user, token) if user is not None else None
 
 
 def requires(permission: str):
@@ -237,10 +228,11 @@ def _authenticate(name: str, password: str, ip: str) -> Staff | None:
     if check_password_hash(user.password_hash, password):
         user.failed_logins = 0
         user.locked_until = None
+        token = sessions.start(session_db, user, ip)
         audit(user.name, "login", ip=ip)
         session_db.commit()
         metrics.login_attempt("ok")
-        return Staff(user)
+        return Staff(user, token)
     session_db.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
     session_db.refresh(user)
     locked = user.failed_logins >= MAX_FAILED
@@ -257,6 +249,7 @@ def _authenticate(name: str, password: str, ip: str) -> Staff | None:
 @login_required
 def logout():
     audit(current_user.name, "logout")
+    sessions.end(db(), current_user.token)
     db().commit()
     logout_user()
     session.clear()

@@ -24,7 +24,7 @@ from intake import metrics
 from intake.db import session_scope
 from intake.mailstore import raw_chunks
 from intake.models import Mail, Status, Submission, User, utcnow
-from intake.web import chart, queries, render
+from intake.web import chart, queries, render, sessions
 from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
 from intake.web.db import db, settings
 
@@ -150,6 +150,8 @@ def _field_rows(submission: Submission, profile) -> list[dict]:
 @requires("view")
 def submission(submission_id: int):
     sub = _submission_or_404(submission_id)
+    audit(current_user.name, "viewed", sub.id)  # who looked at a customer's document, as for downloads
+    db().commit()
     profile = queries.profile_for(db(), sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id"))
     return render_template(
         "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
@@ -318,6 +320,8 @@ def user_action(user_id: int, action: str):
         user.failed_logins, user.locked_until = 0, None
     else:
         user.active = action == "activate"
+        if not user.active:
+            sessions.end_all(db(), user.id)
     audit(current_user.name, f"user_{action}", name=user.name)
     db().commit()
     flash(f"User {user.name}: {action} done.", "ok")

@@ -96,11 +96,12 @@ def list_command(settings) -> None:
             click.echo(f"{user.name}\t{user.role}\t{state}")
 
 
-def _change(settings, name: str, action: str, **values) -> None:
+def _change(settings, name: str, action: str, *, end_sessions: bool = False, **values) -> None:
     from sqlalchemy import select
 
     from intake.db import session_scope
     from intake.models import AuditEvent, User
+    from intake.web import sessions
 
     with session_scope(settings) as session:
         user = session.scalar(select(User).where(User.name == name))
@@ -108,6 +109,8 @@ def _change(settings, name: str, action: str, **values) -> None:
             raise click.ClickException(f"no user {name!r}")
         for key, value in values.items():
             setattr(user, key, value)
+        if end_sessions:
+            sessions.end_all(session, user.id)
         session.add(AuditEvent(actor="cli", action=action, detail={"name": name}))
     click.echo(f"user {name}: {action.removeprefix('user_').replace('_', ' ')}")
 
@@ -122,7 +125,7 @@ def set_password_command(settings, name: str, password_stdin: bool) -> None:
 
     password = _read_password(password_stdin)
     _change(settings, name, "user_password_set", password_hash=hash_password(password), failed_logins=0,
-            locked_until=None)
+            locked_until=None, end_sessions=True)
 
 
 @users.command("unlock")
@@ -138,4 +141,4 @@ def unlock_command(settings, name: str) -> None:
 @store_command
 def deactivate_command(settings, name: str) -> None:
     """Disable an account (kept for the audit trail, never deleted)."""
-    _change(settings, name, "user_deactivate", active=False)
+    _change(settings, name, "user_deactivate", active=False, end_sessions=True)

@@ -148,9 +148,15 @@ def profile_for(session: Session, national_id: str | None) -> Profile | None:
     return session.get(Profile, national_id) if national_id else None
 
 
+#: Audited but not shown in a submission's trail (every page view would fill it).
+QUIET_ACTIONS = ("viewed",)
+
+
 def audit_trail(session: Session, submission_id: int) -> list[AuditEvent]:
     return list(session.scalars(
-        select(AuditEvent).where(AuditEvent.submission_id == submission_id).order_by(AuditEvent.at, AuditEvent.id)
+        select(AuditEvent).where(AuditEvent.submission_id == submission_id,
+                                 AuditEvent.action.not_in(QUIET_ACTIONS))
+        .order_by(AuditEvent.at, AuditEvent.id)
     ))
 
 
