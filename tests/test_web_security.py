@@ -93,3 +93,122 @@ def test_audit_events_cannot_be_changed_or_deleted(app, staff, db):
     assert db.scalar(select(AuditEvent.actor).where(AuditEvent.id == viewed.id)) == "clara"
     db.add(AuditEvent(actor="system:test", action="appended", detail={}))
     db.commit()  # appending still works
+
+
+# ---- 2. bounded page renders ------------------------------------------------------------------------
+def hostile_pdf(pages: int = 10, size: int = 14400, ops: int = 300, seed: int = 0) -> bytes:
+    """A small PDF (about 20 KB) of ten pages 5 m square, each with a few hundred filled squares."""
+    import io
+    import zlib
+
+    content = (f"% {seed}\n" + "".join(f"{(i * 37) % size} {(i * 91) % size} 3 3 re f\n"
+                                        for i in range(ops))).encode()
+    stream = zlib.compress(content, 9)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode()]
+    for i in range(pages):
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size} {size}] /Contents {4 + 2 * i} 0 R >>"
+                       .encode())
+        objects.append(f"<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\n".encode() + stream
+                       + b"\nendstream")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    out.write(b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets))
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+class RenderWatch:
+    """Samples this process's render children: the most at once, and the largest memory of one."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.most = 0
+        self.started: set[int] = set()
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            running = 0
+            for child in me.children(recursive=True):
+                try:
+                    if "intake.web.render" in " ".join(child.cmdline()):
+                        running += 1
+                        self.started.add(child.pid)
+                        self.peak_rss = max(self.peak_rss, child.memory_info().rss)
+                except psutil.Error:
+                    pass
+            self.most = max(self.most, running)
+            self._stop.wait(0.01)
+
+    def __enter__(self) -> "RenderWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _in_threads(count: int, fn) -> list:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(fn, range(count)))
+
+
+def test_ten_views_of_one_hostile_pdf_start_one_bounded_render(app, staff, db, web_settings):
+    from intake.web import render
+
+    sub = add_submission(db, content=hostile_pdf())
+    db.commit()
+    clients = [client_for(app, staff["clerk"]) for _ in range(10)]
+    with RenderWatch() as watch:
+        codes = _in_threads(10, lambda i: clients[i].get(f"/backoffice/submissions/{sub.id}/pages/1.png").status_code)
+    assert codes == [200] * 10
+    assert len(watch.started) == 1 and watch.most == 1, (watch.started, watch.most)
+    assert watch.peak_rss < render.MEMORY_LIMIT
+    done = render.rendered(web_settings.data_dir, sub.sha256, lambda: pytest.fail("rendered twice"))
+    assert done.pages == render.MAX_PAGES and done.error is None
+    from PIL import Image
+
+    with Image.open(done.page_path(1)) as image:  # a 5 m page drawn within the pixel budget
+        assert image.width * image.height <= render.MAX_PIXELS
+
+
+def test_renders_of_different_documents_share_a_bounded_pool(tmp_path):
+    from intake.web import render
+
+    documents = [hostile_pdf(seed=i) for i in range(6)]
+    with RenderWatch() as watch:
+        results = _in_threads(6, lambda i: render.rendered(
+            tmp_path, f"{i:064x}", lambda: documents[i]))
+    assert 1 <= watch.most <= render.SLOTS, watch.most
+    assert all(r.error in (None, render.BUSY) for r in results)
+
+
+def test_a_failed_or_timed_out_render_is_cached_as_such(tmp_path, monkeypatch):
+    from intake.web import render
+
+    loads = []
+    broken = render.rendered(tmp_path, "a" * 64, lambda: loads.append(1) or b"%PDF-1.7 not really")
+    assert broken.pages == 0 and broken.error == "the document could not be rendered"
+    again = render.rendered(tmp_path, "a" * 64, lambda: loads.append(1) or b"%PDF-1.7 not really")
+    assert again.error == broken.error and loads == [1]  # not rendered a second time
+
+    monkeypatch.setattr(render, "TIMEOUT", 0.2)  # the parent's wall clock; the child starts slower than that
+    slow = render.rendered(tmp_path, "b" * 64, lambda: hostile_pdf(ops=3000))
+    assert slow.error == "rendering took too long"
+    assert render.rendered(tmp_path, "b" * 64, lambda: pytest.fail("retried")).error == "rendering took too long"
