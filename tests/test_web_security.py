@@ -212,3 +212,28 @@ def test_a_failed_or_timed_out_render_is_cached_as_such(tmp_path, monkeypatch):
     slow = render.rendered(tmp_path, "b" * 64, lambda: hostile_pdf(ops=3000))
     assert slow.error == "rendering took too long"
     assert render.rendered(tmp_path, "b" * 64, lambda: pytest.fail("retried")).error == "rendering took too long"
+
+
+# ---- 10. the default relative data directory ---------------------------------------------------------
+def test_page_previews_work_with_a_relative_data_directory(make_settings, monkeypatch):
+    from intake.web import create_app
+
+    base = make_settings("sqlite")
+    monkeypatch.chdir(base.data_dir.parent)
+    settings = base.with_(data_dir=type(base.data_dir)(base.data_dir.name))  # like the default "./var"
+    assert not settings.data_dir.is_absolute()
+    from intake.db import session_factory
+
+    with session_factory(settings)() as session:
+        from tests.test_web_support import add_user
+
+        add_user(session, "rita", "clerk")
+        sub = add_submission(session)
+        session.commit()
+        sub_id = sub.id
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    client = client_for(app, "rita")
+    response = client.get(f"/backoffice/submissions/{sub_id}/pages/1.png")
+    assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
+    assert any((base.data_dir / "cache" / "pages").iterdir())

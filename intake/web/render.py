@@ -59,7 +59,9 @@ class Rendered:
 
 
 def cache_dir(data_dir: Path) -> Path:
-    return data_dir / "cache" / "pages"
+    # Absolute: Flask's send_file reads a relative path from the app's package directory, so the
+    # default data_dir "./var" once served intake/web/var/... (every preview a 500).
+    return Path(data_dir).resolve() / "cache" / "pages"
 
 
 def rendered(data_dir: Path, key: str, load_pdf) -> Rendered:
