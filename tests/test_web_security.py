@@ -237,3 +237,24 @@ def test_page_previews_work_with_a_relative_data_directory(make_settings, monkey
     response = client.get(f"/backoffice/submissions/{sub_id}/pages/1.png")
     assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
     assert any((base.data_dir / "cache" / "pages").iterdir())
+
+
+# ---- 11. the signer-mismatch page ------------------------------------------------------------------
+def test_signer_mismatch_page_shows_the_forms_identity_and_the_named_customers_profile(app, staff, db):
+    import re
+
+    from tests.test_web_support import CUSTOMER_FIELDS, NATIONAL_ID, add_profile
+
+    victim = "LV-01018511111"
+    add_profile(db, NATIONAL_ID, phone="+37129123456")  # the signer's own profile
+    add_profile(db, victim, personal_code="010185-11111", first_name="Bruno", phone="+37120000002")
+    form = {**CUSTOMER_FIELDS, "personal_code": "010185-11111", "first_name": "Bruno", "phone": "+37120000001"}
+    sub = add_submission(db, reason="signer_mismatch", fields=form, national_id=NATIONAL_ID, signer_id=NATIONAL_ID)
+    db.commit()
+    body = client_for(app, staff["clerk"]).get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
+    on_form = re.search(r"<dt>Identity on the form</dt><dd[^>]*>([^<]*)", body).group(1).strip()
+    assert on_form == victim
+    assert "differs" in body
+    phone_row = re.search(r'<div class="muted small mono">phone</div></th>(.*?)</tr>', body, re.S).group(1)
+    assert "+37120000002" in phone_row  # the named customer's current phone...
+    assert "+37129123456" not in phone_row  # ...not the signer's

@@ -152,9 +152,14 @@ def submission(submission_id: int):
     sub = _submission_or_404(submission_id)
     audit(current_user.name, "viewed", sub.id)  # who looked at a customer's document, as for downloads
     db().commit()
-    profile = queries.profile_for(db(), sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id"))
+    # The fields are compared with the customer the form names (not the signer: on a signer_mismatch
+    # that is another person); without a readable identity on the form, with the signer's.
+    form_id = queries.form_identity(sub.report)
+    profile_id = form_id or sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id")
+    profile = queries.profile_for(db(), profile_id)
     return render_template(
         "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
+        form_id=form_id, profile_id=profile_id,
         pages=_rendered(sub), trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
         clear_form=ClearForm(), reprocess_form=ReprocessForm(),
         can_clear=sub.status in CLEARABLE, can_reprocess=sub.status in REPROCESSABLE,

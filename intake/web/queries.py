@@ -144,6 +144,23 @@ def submission_content(session: Session, submission_id: int) -> bytes | None:
     return session.scalar(select(Submission.content).where(Submission.id == submission_id))
 
 
+def form_identity(report: dict | None) -> str | None:
+    """The national identity the form names (its id_country and personal code), or None.
+
+    Not ``Submission.national_id``: that is the signer's, and on a ``signer_mismatch`` the two differ.
+    """
+    from forms.identity import national_id
+
+    fields = (report or {}).get("fields") or {}
+    country, code = fields.get("id_country"), fields.get("personal_code")
+    if not (isinstance(country, str) and isinstance(code, str) and country and code):
+        return None
+    try:
+        return national_id(country, code)
+    except ValueError:
+        return None
+
+
 def profile_for(session: Session, national_id: str | None) -> Profile | None:
     return session.get(Profile, national_id) if national_id else None
 
