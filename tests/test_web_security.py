@@ -258,3 +258,100 @@ def test_signer_mismatch_page_shows_the_forms_identity_and_the_named_customers_p
     phone_row = re.search(r'<div class="muted small mono">phone</div></th>(.*?)</tr>', body, re.S).group(1)
     assert "+37120000002" in phone_row  # the named customer's current phone...
     assert "+37129123456" not in phone_row  # ...not the signer's
+
+
+# ---- 3. /metrics tells nobody which user names exist --------------------------------------------------
+def test_metrics_login_counts_do_not_tell_names_apart(app, staff):
+    import re
+
+    client = app.test_client()
+
+    def logins() -> dict[str, float]:
+        body = client.get("/metrics").get_data(as_text=True)
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r'^docintake_logins_total\{result="([^"]+)"\} ([0-9.e+]+)$', body, re.M)}
+
+    before = logins()
+    login(app.test_client(), "nobody-here", "wrong password!")
+    after_unknown = logins()
+    login(app.test_client(), "clara", "wrong password!")
+    after_known = logins()
+    assert set(after_known) <= {"ok", "refused"}
+    # an unknown name and a known one move the very same counter by the same amount
+    assert {k: v - before.get(k, 0) for k, v in after_unknown.items() if v != before.get(k, 0)} == {"refused": 1.0}
+    assert {k: v - after_unknown.get(k, 0) for k, v in after_known.items()
+            if v != after_unknown.get(k, 0)} == {"refused": 1.0}
+
+
+# ---- 4. login throttling: the real client address, delays instead of lockouts -------------------------
+def _login_from(app, ip: str, name: str, password: str = PASSWORD):
+    from tests.test_web_support import csrf_token
+
+    client = app.test_client()
+    token = csrf_token(client)
+    return client.post("/backoffice/login", data={"csrf_token": token, "name": name, "password": password},
+                       headers={"X-Forwarded-For": ip})
+
+
+@pytest.fixture
+def proxied_app(web_settings):
+    from intake.web import create_app
+
+    app = create_app(web_settings.with_(trusted_proxies=1))
+    app.config["TESTING"] = True
+    return app
+
+
+def test_guessing_a_named_account_slows_the_guesser_not_the_owner(proxied_app, staff, db):
+    from intake.web import throttle
+
+    attacker, owner = "203.0.113.9", "198.51.100.7"
+    codes = [_login_from(proxied_app, attacker, "clara", "wrong password!").status_code for _ in range(12)]
+    assert codes[:throttle.ACCOUNT_FREE + 1] == [401] * (throttle.ACCOUNT_FREE + 1)
+    assert 429 in codes  # the guesser now waits, even with the right password:
+    refused = _login_from(proxied_app, attacker, "clara")
+    assert refused.status_code == 429 and "Wait" in refused.get_data(as_text=True)
+    assert _login_from(proxied_app, owner, "clara").status_code == 302  # the owner is not locked out
+    assert db.scalar(select(User.locked_until).where(User.name == "clara")) is None
+    # an unknown name is throttled exactly like a known one
+    other = "203.0.113.10"
+    unknown = [_login_from(proxied_app, other, "nobody", "wrong password!").status_code for _ in range(12)]
+    assert unknown == codes
+
+
+def test_a_spray_from_one_address_does_not_lock_out_the_staff_behind_the_proxy(proxied_app, staff):
+    from intake.web import throttle
+
+    for i in range(throttle.ADDRESS_FREE + 2):
+        _login_from(proxied_app, "203.0.113.9", f"guess{i}", "wrong password!")
+    assert _login_from(proxied_app, "203.0.113.9", "sam").status_code == 429
+    # the other members of staff are other clients behind the same proxy
+    assert _login_from(proxied_app, "10.0.0.21", "sam").status_code == 302
+    assert _login_from(proxied_app, "10.0.0.22", "ada").status_code == 302
+
+
+def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(app, staff):
+    from intake.web import throttle
+
+    for i in range(throttle.ADDRESS_FREE + 2):
+        _login_from(app, f"203.0.113.{i}", f"guess{i}", "wrong password!")  # a spoofed header changes nothing
+    assert _login_from(app, "198.51.100.1", "sam").status_code == 429
+
+
+def test_delays_grow_and_are_shared_by_processes_through_redis(web_settings):
+    from intake.queue import redis_connection
+    from intake.web import throttle
+
+    now = [1000.0]
+    one = throttle.LoginThrottle(connect=lambda: redis_connection(web_settings), clock=lambda: now[0])
+    two = throttle.LoginThrottle(connect=lambda: redis_connection(web_settings), clock=lambda: now[0])
+    waits = [one.failed("clara", "203.0.113.9") for _ in range(throttle.ACCOUNT_FREE + 4)]
+    assert waits == [0, 0, 0, 2, 4, 8, 16]
+    assert two.wait("clara", "203.0.113.9") == 16  # another web process sees it
+    assert two.wait("clara", "198.51.100.7") == 0
+    now[0] += 17
+    assert two.wait("clara", "203.0.113.9") == 0
+    assert all(throttle._delay(n, throttle.ACCOUNT_FREE, throttle.ACCOUNT_CAP) <= throttle.ACCOUNT_CAP
+               for n in range(100))
+    one.succeeded("clara", "203.0.113.9")
+    assert two.failed("clara", "203.0.113.9") == 0  # a success starts the count again

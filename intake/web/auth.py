@@ -17,21 +17,19 @@ Clearing as *suspected fraud* starts the bank's fraud procedure and
 reprocessing changes what the pipeline does with a customer's document, so
 both need a supervisor; a clerk who suspects fraud leaves a note and asks one.
 
-Rate limits: an account is locked for ``LOCK_MINUTES`` after ``MAX_FAILED``
-wrong passwords in a row (``User.failed_logins`` / ``locked_until``, so every
-web process sees it); a client address is refused for a while after
-``IP_MAX_FAILED`` failures within ``IP_WINDOW`` seconds (per process, in memory).
-Every sign-in, failure and lockout is an audit event. Messages never tell an
-unknown name from a wrong password.
+Failed sign-ins slow down, they never lock (:mod:`intake.web.throttle`): a wait grows per
+(name, client address) and per address, so neither a guesser of a named account nor a spray
+from one address can lock out the account's owner or the staff behind the same proxy. Behind a
+reverse proxy, set ``trusted_proxies`` so the client address is the real one.
+Every sign-in and failure is an audit event. Messages never tell an unknown name from a wrong
+password. Sessions live on the server (:mod:`intake.web.sessions`).
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import functools
-import threading
-import time
+import math
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -44,7 +42,7 @@ from wtforms.validators import DataRequired, Length
 
 from intake import metrics
 from intake.models import AuditEvent, User, utcnow
-from intake.web import sessions
+from intake.web import sessions, throttle
 from intake.web.db import db
 
 ROLES = ("clerk", "supervisor", "admin")
@@ -55,10 +53,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reprocess": frozenset({"supervisor", "admin"}),
     "manage_users": frozenset({"admin"}),
 }
-MAX_FAILED = 5
-LOCK_MINUTES = 15
-IP_MAX_FAILED = 20
-IP_WINDOW = 15 * 60
 MIN_PASSWORD = 12
 
 #: Checked against when the name is unknown, so both paths cost one hash.
@@ -95,33 +89,6 @@ class Staff(UserMixin):
         return self.role in PERMISSIONS.get(permission, frozenset())
 
 
-class IpThrottle:
-    """Failed sign-ins per client address in a sliding window (per process)."""
-
-    def __init__(self, limit: int = IP_MAX_FAILED, window: float = IP_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, ip: str, now: float) -> collections.deque:
-        q = self._failures.setdefault(ip, collections.deque())
-        while q and q[0] < now - self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, ip: str) -> bool:
-        with self._lock:
-            return len(self._recent(ip, time.monotonic())) >= self.limit
-
-    def failed(self, ip: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent(ip, now).append(now)
-            if len(self._failures) > 10_000:  # bound memory under a spray of addresses
-                for key in [k for k, v in self._failures.items() if not v][:5000]:
-                    del self._failures[key]
-
-
 def init_app(app) -> None:
     manager = LoginManager()
     manager.login_view = "auth.login"
@@ -130,11 +97,19 @@ def init_app(app) -> None:
     manager.session_protection = "strong"
     manager.user_loader(_load_user)
     manager.init_app(app)
-    app.extensions["docintake.ip_throttle"] = IpThrottle()
+    settings = app.extensions["docintake.settings"]
+    app.extensions["docintake.login_throttle"] = throttle.LoginThrottle(
+        connect=lambda: _redis(settings))
 
     @app.context_processor
     def _staff():
         return {"staff": current_user}
+
+
+def _redis(settings):
+    from intake.queue import redis_connection
+
+    return redis_connection(settings)
 
 
 def _load_user(token: str) -> Staff | None:
@@ -178,8 +153,7 @@ def _safe_next(target: str | None) -> str:
     return url_for("backoffice.dashboard")
 
 
-FAILED_MESSAGE = (f"Sign-in failed. Check the name and password; after {MAX_FAILED} failures an account "
-                  f"is locked for {LOCK_MINUTES} minutes.")
+FAILED_MESSAGE = "Sign-in failed. Check the name and password."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -189,19 +163,22 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        ip = request.remote_addr or "unknown"
-        throttle: IpThrottle = current_app.extensions["docintake.ip_throttle"]
-        if throttle.blocked(ip):
-            metrics.login_attempt("ip_blocked")
-            flash("Too many failed sign-ins from this address. Try again later.", "error")
+        ip = request.remote_addr or "unknown"  # the client's, through ProxyFix when trusted_proxies is set
+        name = form.name.data.strip()
+        limiter: throttle.LoginThrottle = current_app.extensions["docintake.login_throttle"]
+        wait = limiter.wait(name, ip)
+        if wait > 0:
+            metrics.login_attempt(False)
+            flash(f"Too many failed sign-ins. Wait {math.ceil(wait)} seconds and try again.", "error")
             return render_template("login.html", form=form), 429
-        staff = _authenticate(form.name.data.strip(), form.password.data, ip)
+        staff = _authenticate(name, form.password.data, ip)
         if staff is not None:
+            limiter.succeeded(name, ip)
             session.clear()  # a fresh session for the signed-in user
             login_user(staff)
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
-        throttle.failed(ip)
+        limiter.failed(name, ip)
         flash(FAILED_MESSAGE, "error")
         status = 401
     elif request.method == "POST":
@@ -217,31 +194,25 @@ def _authenticate(name: str, password: str, ip: str) -> Staff | None:
         check_password_hash(_DUMMY_HASH, password)
         audit("anonymous", "login_failed", name=name[:100], ip=ip, why="unknown or inactive account")
         session_db.commit()
-        metrics.login_attempt("failed")
+        metrics.login_attempt(False)
         return None
-    if user.locked_until is not None and user.locked_until > now:
+    if user.locked_until is not None and user.locked_until > now:  # set by schema < 0004 only
         check_password_hash(_DUMMY_HASH, password)
         audit(user.name, "login_refused", ip=ip, why="account locked", until=user.locked_until.isoformat())
         session_db.commit()
-        metrics.login_attempt("locked")
+        metrics.login_attempt(False)
         return None
     if check_password_hash(user.password_hash, password):
         user.failed_logins = 0
-        user.locked_until = None
         token = sessions.start(session_db, user, ip)
         audit(user.name, "login", ip=ip)
         session_db.commit()
-        metrics.login_attempt("ok")
+        metrics.login_attempt(True)
         return Staff(user, token)
     session_db.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
-    session_db.refresh(user)
-    locked = user.failed_logins >= MAX_FAILED
-    if locked:
-        user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-        user.failed_logins = 0
-    audit(user.name, "login_failed", ip=ip, why="wrong password", locked=locked)
+    audit(user.name, "login_failed", ip=ip, why="wrong password")
     session_db.commit()
-    metrics.login_attempt("locked_now" if locked else "failed")
+    metrics.login_attempt(False)
     return None
 
 
