@@ -355,3 +355,33 @@ def test_delays_grow_and_are_shared_by_processes_through_redis(web_settings):
                for n in range(100))
     one.succeeded("clara", "203.0.113.9")
     assert two.failed("clara", "203.0.113.9") == 0  # a success starts the count again
+
+
+# ---- 5. passwords and user names ----------------------------------------------------------------------
+@pytest.mark.parametrize("password", ["aaaaaaaaaaaa", "123456789012", "lauris.ozols1", "Password1234"])
+def test_common_and_context_passwords_are_refused(app, staff, db, password):
+    admin = client_for(app, staff["admin"])
+    response = post(admin, "/backoffice/users", {"name": "lauris.ozols", "role": "clerk", "password": password},
+                    token_from="/backoffice/users")
+    assert response.status_code == 200
+    assert db.scalar(select(User).where(User.name == "lauris.ozols")) is None
+
+
+@pytest.mark.parametrize("name", ["\u0430dmin1", "ad\u200bmin", "Admin", "ad min", "-ops"])
+def test_look_alike_and_invisible_user_names_are_refused(app, staff, db, name):
+    admin = client_for(app, staff["admin"])
+    response = post(admin, "/backoffice/users", {"name": name, "role": "admin", "password": PASSWORD},
+                    token_from="/backoffice/users")
+    assert response.status_code == 200 and "lower-case letters" in response.get_data(as_text=True)
+    assert db.scalar(select(User).where(User.name == name)) is None
+
+
+def test_the_users_cli_refuses_weak_passwords_and_odd_names(web_settings, run_cli):
+    weak = run_cli(web_settings, "users", "add", "lauris", "--role", "clerk", "--password-stdin",
+                   input="123456789012\n")
+    assert weak.returncode != 0 and "too easy to guess" in weak.stderr
+    odd = run_cli(web_settings, "users", "add", "\u0430dmin1", "--role", "admin", "--password-stdin",
+                  input=PASSWORD + "\n")
+    assert odd.returncode != 0 and "lower-case letters" in odd.stderr
+    ok = run_cli(web_settings, "users", "add", "lauris", "--role", "clerk", "--password-stdin", input=PASSWORD + "\n")
+    assert ok.returncode == 0, ok.stderr

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -54,6 +55,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"admin"}),
 }
 MIN_PASSWORD = 12
+#: zxcvbn's score (0..4) a password needs: 3 is "safely unguessable: moderate protection from an
+#: offline slow-hash scenario".
+MIN_STRENGTH = 3
+CONTEXT_WORDS = ("docintake", "backoffice", "bank", "admin", "password")
+USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,99}")
 
 #: Checked against when the name is unknown, so both paths cost one hash.
 _DUMMY_HASH = generate_password_hash("docintake-dummy-password")
@@ -65,11 +71,36 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-def check_password_policy(password: str) -> str | None:
-    """None if acceptable, else the reason."""
+def check_password_policy(password: str, user_name: str = "") -> str | None:
+    """None if acceptable, else the reason.
+
+    Strength is zxcvbn's estimate (a kept library with its own lists of common passwords, names
+    and words, and the checks for repeats, sequences and dates) with the user name and this
+    product's words as context: ``aaaaaaaaaaaa``, ``123456789012`` and the user name are refused.
+    """
     if len(password) < MIN_PASSWORD:
         return f"a password needs at least {MIN_PASSWORD} characters"
+    if user_name and user_name.casefold() in password.casefold():
+        return "a password must not contain the user name"
+    from zxcvbn import zxcvbn
+
+    # zxcvbn's time grows with the length; the first 100 characters tell enough
+    result = zxcvbn(password[:100], user_inputs=[user_name, *CONTEXT_WORDS])
+    if result["score"] < MIN_STRENGTH:
+        hint = (result.get("feedback") or {}).get("warning") or "it is a common or predictable password"
+        return f"this password is too easy to guess ({hint.rstrip('.')})"
     return None
+
+
+def check_user_name(name: str) -> str | None:
+    """None if acceptable: lower-case ASCII letters, digits, ``.``, ``_``, ``-`` (2..100 characters).
+
+    No letters of other scripts (a Cyrillic ``а`` looks like ``a``) and no invisible characters.
+    """
+    if USER_NAME.fullmatch(name):
+        return None
+    return ("a user name has 2 to 100 characters: lower-case letters a-z, digits and . _ - "
+            "(starting with a letter or digit)")
 
 
 class Staff(UserMixin):

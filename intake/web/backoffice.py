@@ -25,7 +25,8 @@ from intake.db import session_scope
 from intake.mailstore import raw_chunks
 from intake.models import Mail, Status, Submission, User, utcnow
 from intake.web import chart, queries, render, sessions
-from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
+from intake.web.auth import (MIN_PASSWORD, ROLES, audit, check_password_policy, check_user_name, hash_password,
+                             requires)
 from intake.web.db import db, settings
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,7 @@ def users():
     form = NewUserForm()
     if form.validate_on_submit():
         name = form.name.data.strip()
-        problem = check_password_policy(form.password.data)
+        problem = check_user_name(name) or check_password_policy(form.password.data, name)
         if problem:
             flash(problem, "error")
         elif db().scalar(select(User.id).where(User.name == name)) is not None:

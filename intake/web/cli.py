@@ -41,14 +41,14 @@ def users() -> None:
     """Back-office staff accounts."""
 
 
-def _read_password(stdin: bool) -> str:
+def _read_password(stdin: bool, name: str) -> str:
     from intake.web.auth import check_password_policy
 
     if stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = check_password_policy(password)
+    problem = check_password_policy(password, name)
     if problem:
         raise click.ClickException(problem)
     return password
@@ -67,10 +67,13 @@ def add_command(settings, name: str, role: str, password_stdin: bool) -> None:
     from intake.models import AuditEvent, User
     from intake.web.auth import hash_password
 
+    from intake.web.auth import check_user_name
+
     name = name.strip()
-    if not name or len(name) > 100:
-        raise click.ClickException("a user name has 1..100 characters")
-    password = _read_password(password_stdin)
+    problem = check_user_name(name)
+    if problem:
+        raise click.ClickException(problem)
+    password = _read_password(password_stdin, name)
     with session_scope(settings) as session:
         if session.scalar(select(User.id).where(User.name == name)) is not None:
             raise click.ClickException(f"user {name!r} exists already")
@@ -123,7 +126,7 @@ def set_password_command(settings, name: str, password_stdin: bool) -> None:
     """Set a new password (ends the user's sessions, lifts a lock)."""
     from intake.web.auth import hash_password
 
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, name)
     _change(settings, name, "user_password_set", password_hash=hash_password(password), failed_logins=0,
             locked_until=None, end_sessions=True)
 
