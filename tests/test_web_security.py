@@ -385,3 +385,18 @@ def test_the_users_cli_refuses_weak_passwords_and_odd_names(web_settings, run_cl
     assert odd.returncode != 0 and "lower-case letters" in odd.stderr
     ok = run_cli(web_settings, "users", "add", "lauris", "--role", "clerk", "--password-stdin", input=PASSWORD + "\n")
     assert ok.returncode == 0, ok.stderr
+
+
+# ---- 6. huge ids and out-of-range dates ------------------------------------------------------------
+def test_huge_ids_are_404_and_out_of_range_dates_400(app, staff):
+    clerk = client_for(app, staff["clerk"])
+    huge = "9" * 30
+    for url in (f"/backoffice/submissions/{huge}", f"/backoffice/submissions/{2**31}",
+                f"/backoffice/submissions/{huge}/pages/1.png", f"/backoffice/submissions/1/pages/{huge}.png",
+                f"/backoffice/submissions/{huge}/original", f"/backoffice/submissions/{huge}/mail.eml"):
+        assert clerk.get(url).status_code == 404, url
+    admin = client_for(app, staff["admin"])
+    assert post(admin, f"/backoffice/users/{huge}/unlock", token_from="/backoffice/users").status_code == 404
+    for query in ("from=9999-12-31", "to=9999-12-31", "from=0001-01-01", "to=0001-01-01&from=0001-01-01"):
+        assert clerk.get(f"/backoffice/rejects?{query}").status_code == 400, query
+    assert clerk.get("/backoffice/rejects?from=2026-01-01&to=2026-12-31").status_code == 200

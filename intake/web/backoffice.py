@@ -16,6 +16,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select, update
 from sqlalchemy.orm import defer
+from werkzeug.routing import IntegerConverter
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -31,6 +32,11 @@ from intake.web.db import db, settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
+
+
+@bp.record_once
+def _register_converters(state) -> None:
+    state.app.url_map.converters["id"] = IdConverter
 
 OUTCOMES = {
     "resolved": "Resolved",
@@ -76,14 +82,28 @@ def dashboard():
 
 
 # ---- rejects queue --------------------------------------------------------------------------------
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive integer a database key can hold; anything larger is a 404, not a 500."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+#: Dates the filters accept: a day either side must still be a date (9999-12-31 + 1 day is not).
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(9998, 12, 31))
+
+
 def _parse_date(name: str) -> dt.date | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         abort(400)
+    if not DATE_RANGE[0] <= day <= DATE_RANGE[1]:
+        abort(400)
+    return day
 
 
 @bp.route("/rejects")
@@ -147,7 +167,7 @@ def _field_rows(submission: Submission, profile) -> list[dict]:
     return rows
 
 
-@bp.route("/submissions/<int:submission_id>")
+@bp.route("/submissions/<id:submission_id>")
 @requires("view")
 def submission(submission_id: int):
     sub = _submission_or_404(submission_id)
@@ -167,7 +187,7 @@ def submission(submission_id: int):
     )
 
 
-@bp.route("/submissions/<int:submission_id>/pages/<int:number>.png")
+@bp.route("/submissions/<id:submission_id>/pages/<id:number>.png")
 @requires("view")
 def page_image(submission_id: int, number: int):
     sub = _submission_or_404(submission_id)
@@ -179,7 +199,7 @@ def page_image(submission_id: int, number: int):
     return response
 
 
-@bp.route("/submissions/<int:submission_id>/original")
+@bp.route("/submissions/<id:submission_id>/original")
 @requires("view")
 def original(submission_id: int):
     sub = _submission_or_404(submission_id)
@@ -196,7 +216,7 @@ def original(submission_id: int):
     return response
 
 
-@bp.route("/submissions/<int:submission_id>/mail.eml")
+@bp.route("/submissions/<id:submission_id>/mail.eml")
 @requires("view")
 def original_mail(submission_id: int):
     """The whole mail the submission came in, as it arrived (e.g. to see what a no-PDF mail carried)."""
@@ -220,7 +240,7 @@ def original_mail(submission_id: int):
     return response
 
 
-@bp.route("/submissions/<int:submission_id>/clear", methods=["POST"])
+@bp.route("/submissions/<id:submission_id>/clear", methods=["POST"])
 @requires("clear")
 def clear(submission_id: int):
     sub = _submission_or_404(submission_id)
@@ -251,7 +271,7 @@ def clear(submission_id: int):
     return redirect(url_for("backoffice.rejects"), 303)
 
 
-@bp.route("/submissions/<int:submission_id>/reprocess", methods=["POST"])
+@bp.route("/submissions/<id:submission_id>/reprocess", methods=["POST"])
 @requires("reprocess")
 def reprocess(submission_id: int):
     sub = _submission_or_404(submission_id)
@@ -310,7 +330,7 @@ def users():
     return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=utcnow())
 
 
-@bp.route("/users/<int:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])
+@bp.route("/users/<id:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])
 @requires("manage_users")
 def user_action(user_id: int, action: str):
     form = ActionForm()
