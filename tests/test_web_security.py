@@ -400,3 +400,21 @@ def test_huge_ids_are_404_and_out_of_range_dates_400(app, staff):
     for query in ("from=9999-12-31", "to=9999-12-31", "from=0001-01-01", "to=0001-01-01&from=0001-01-01"):
         assert clerk.get(f"/backoffice/rejects?{query}").status_code == 400, query
     assert clerk.get("/backoffice/rejects?from=2026-01-01&to=2026-12-31").status_code == 200
+
+
+# ---- 7. the original PDF is streamed ------------------------------------------------------------------
+def test_the_original_pdf_is_streamed_in_slices(app, staff, db):
+    from intake.web import queries
+
+    big = b"%PDF-1.7\n" + bytes(range(256)) * (3 * queries.SLICE // 256 + 77)  # more than three slices
+    sub = add_submission(db, content=big)
+    db.commit()
+    clerk = client_for(app, staff["clerk"])
+    response = clerk.get(f"/backoffice/submissions/{sub.id}/original", buffered=False)
+    assert response.status_code == 200 and response.is_streamed
+    assert int(response.headers["Content-Length"]) == len(big)
+    parts = list(response.response)
+    assert len(parts) == 4 and max(map(len, parts)) == queries.SLICE
+    assert b"".join(parts) == big
+    response.close()
+    assert db.scalar(select(AuditEvent.action).where(AuditEvent.action == "downloaded")) == "downloaded"

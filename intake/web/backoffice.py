@@ -22,7 +22,7 @@ from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from intake import metrics
-from intake.db import session_scope
+from intake.db import session_factory, session_scope
 from intake.mailstore import raw_chunks
 from intake.models import Mail, Status, Submission, User, utcnow
 from intake.web import chart, queries, render, sessions
@@ -203,14 +203,21 @@ def page_image(submission_id: int, number: int):
 @requires("view")
 def original(submission_id: int):
     sub = _submission_or_404(submission_id)
-    data = queries.submission_content(db(), sub.id)
-    if data is None:
+    size = queries.content_size(db(), sub.id)
+    if size is None:
         abort(404)
     audit(current_user.name, "downloaded", sub.id)
     db().commit()
     name = secure_filename(sub.filename or "") or f"submission-{sub.id}.pdf"
+    sub_id, config = sub.id, settings()
+
+    def slices():  # streamed as the .eml is, in a read-only session of its own (no writer lock held)
+        with session_factory(config)() as session:
+            yield from queries.content_slices(session, sub_id, size)
+
     # A download, never displayed in our origin: it is whatever the sender made it.
-    response = Response(data, mimetype="application/octet-stream")
+    response = Response(slices(), mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(size)
     response.headers["Content-Disposition"] = f'attachment; filename="{sub.id}-{name}"'
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response

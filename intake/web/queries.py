@@ -15,6 +15,7 @@ import copy
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -142,6 +143,27 @@ def submission_detail(session: Session, submission_id: int) -> Submission | None
 
 def submission_content(session: Session, submission_id: int) -> bytes | None:
     return session.scalar(select(Submission.content).where(Submission.id == submission_id))
+
+
+SLICE = 1024 * 1024
+
+
+def content_size(session: Session, submission_id: int) -> int | None:
+    """The stored PDF's size in bytes (None: no document), without reading it."""
+    return session.scalar(select(func.length(Submission.content)).where(Submission.id == submission_id))
+
+
+def content_slices(session: Session, submission_id: int, size: int) -> Iterator[bytes]:
+    """The stored PDF a slice at a time: SQLite's incremental blob I/O, PostgreSQL's substr of bytea."""
+    if session.get_bind().dialect.name == "sqlite":
+        raw = session.connection().connection.driver_connection  # the sqlite3.Connection
+        with raw.blobopen("submissions", "content", submission_id, readonly=True) as blob:
+            while data := blob.read(SLICE):
+                yield data
+        return
+    for offset in range(0, size, SLICE):
+        yield session.scalar(select(func.substr(Submission.content, offset + 1, SLICE))
+                             .where(Submission.id == submission_id))
 
 
 def form_identity(report: dict | None) -> str | None:
