@@ -418,3 +418,23 @@ def test_the_original_pdf_is_streamed_in_slices(app, staff, db):
     assert b"".join(parts) == big
     response.close()
     assert db.scalar(select(AuditEvent.action).where(AuditEvent.action == "downloaded")) == "downloaded"
+
+
+# ---- 8. the SQLite file is private -------------------------------------------------------------------
+def test_the_sqlite_file_is_created_0600(make_settings):
+    import os
+    import stat
+
+    from intake.db import session_factory
+
+    old = os.umask(0o022)  # the usual umask, which gave 0644
+    try:
+        settings = make_settings("sqlite")
+    finally:
+        os.umask(old)
+    with session_factory(settings)() as session:
+        add_submission(session)
+        session.commit()
+    files = [settings.data_dir / "docintake.sqlite3", settings.data_dir / "docintake.sqlite3-wal"]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
