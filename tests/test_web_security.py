@@ -438,3 +438,33 @@ def test_the_sqlite_file_is_created_0600(make_settings):
     files = [settings.data_dir / "docintake.sqlite3", settings.data_dir / "docintake.sqlite3-wal"]
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# ---- 15. what is offered, and what the POST accepts -------------------------------------------------------
+def test_a_mail_without_a_pdf_is_not_offered_verify_again(app, staff, db):
+    sub = add_submission(db, reason="no_pdf_attachment", fields={})
+    sub.part_index, sub.content, sub.filename, sub.sha256 = -1, None, None, None
+    db.commit()
+    supervisor = client_for(app, staff["supervisor"])
+    url = f"/backoffice/submissions/{sub.id}"
+    assert "/reprocess" not in supervisor.get(url).get_data(as_text=True)
+    assert post(supervisor, url + "/reprocess", token_from=url).status_code == 303
+    db.expire_all()
+    assert db.get(type(sub), sub.id).status == "rejected"
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "reprocess")) is None
+    with_pdf = add_submission(db, reason="signer_mismatch")
+    db.commit()
+    assert "/reprocess" in supervisor.get(f"/backoffice/submissions/{with_pdf.id}").get_data(as_text=True)
+
+
+def test_the_admin_is_not_offered_deactivating_their_own_account(app, staff, db):
+    admin = client_for(app, staff["admin"])
+    ada = db.scalar(select(User).where(User.name == "ada"))
+    clara = db.scalar(select(User).where(User.name == "clara"))
+    body = admin.get("/backoffice/users").get_data(as_text=True)
+    assert f"/backoffice/users/{ada.id}/deactivate" not in body
+    assert f"/backoffice/users/{clara.id}/deactivate" in body
+    assert post(admin, f"/backoffice/users/{ada.id}/deactivate", token_from="/backoffice/users").status_code == 303
+    db.expire_all()
+    assert db.get(User, ada.id).active
+    assert admin.get("/backoffice/users").status_code == 200

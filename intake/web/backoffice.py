@@ -167,6 +167,11 @@ def _field_rows(submission: Submission, profile) -> list[dict]:
     return rows
 
 
+def _reprocessable(sub: Submission) -> bool:
+    """A reject or failure with a document: a mail without a PDF would only be refused again."""
+    return sub.status in REPROCESSABLE and sub.part_index >= 0
+
+
 @bp.route("/submissions/<id:submission_id>")
 @requires("view")
 def submission(submission_id: int):
@@ -183,7 +188,7 @@ def submission(submission_id: int):
         form_id=form_id, profile_id=profile_id,
         pages=_rendered(sub), trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
         clear_form=ClearForm(), reprocess_form=ReprocessForm(),
-        can_clear=sub.status in CLEARABLE, can_reprocess=sub.status in REPROCESSABLE,
+        can_clear=sub.status in CLEARABLE, can_reprocess=_reprocessable(sub),
     )
 
 
@@ -285,6 +290,10 @@ def reprocess(submission_id: int):
     form = ReprocessForm()
     if not form.validate_on_submit():
         abort(400)
+    if not _reprocessable(sub) and sub.status in REPROCESSABLE:
+        flash("This mail has no PDF: verifying it again would change nothing. Answer the sender instead.",
+              "error")
+        return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
     previous = sub.status
     result = db().execute(
         update(Submission)
@@ -334,7 +343,20 @@ def users():
     elif request.method == "POST":
         flash("Name, role and a password of at least %d characters are required." % MIN_PASSWORD, "error")
     staff = db().scalars(select(User).order_by(User.name)).all()
-    return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=utcnow())
+    now = utcnow()
+    actions = {u.id: _user_actions(u, now) for u in staff}
+    return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=now,
+                           actions=actions)
+
+
+def _user_actions(user: User, now: dt.datetime) -> list[str]:
+    """What the signed-in admin may do to ``user``: never deactivate their own account."""
+    actions = ["unlock"] if user.locked_until and user.locked_until > now else []
+    if not user.active:
+        actions.append("activate")
+    elif user.id != current_user.user_id:
+        actions.append("deactivate")
+    return actions
 
 
 @bp.route("/users/<id:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])
@@ -346,8 +368,9 @@ def user_action(user_id: int, action: str):
     user = db().get(User, user_id)
     if user is None:
         abort(404)
-    if action == "deactivate" and user.name == current_user.name:
-        flash("You cannot deactivate your own account.", "error")
+    if action not in _user_actions(user, utcnow()):
+        flash("You cannot deactivate your own account." if user.id == current_user.user_id
+              else f"User {user.name}: {action} is not possible now.", "error")
         return redirect(url_for("backoffice.users"), 303)
     if action == "unlock":
         user.failed_logins, user.locked_until = 0, None
