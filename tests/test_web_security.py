@@ -468,3 +468,22 @@ def test_the_admin_is_not_offered_deactivating_their_own_account(app, staff, db)
     db.expire_all()
     assert db.get(User, ada.id).active
     assert admin.get("/backoffice/users").status_code == 200
+
+
+# ---- 12. the dashboard counts forms, not mails without one -------------------------------------------
+def test_a_mail_without_a_pdf_is_not_counted_as_a_form_received(app, staff, db):
+    import re
+
+    for _ in range(3):
+        add_submission(db, status="applied", reason=None)
+    no_pdf = add_submission(db, reason="no_pdf_attachment", fields={})
+    no_pdf.part_index, no_pdf.content, no_pdf.filename, no_pdf.sha256 = -1, None, None, None
+    db.commit()
+    body = client_for(app, staff["clerk"]).get("/backoffice/").get_data(as_text=True)
+
+    def tile(label: str) -> str:
+        return re.search(label + r'</div><div class="tile-value">(\d+)', body).group(1)
+
+    assert tile("Mails today") == "4"
+    assert tile("Forms received today") == "3"
+    assert tile("Rejected today") == "1"  # the mail still waits for an answer among the rejects

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only
 
 from intake import submissions
@@ -203,7 +203,7 @@ def audit_trail(session: Session, submission_id: int) -> list[AuditEvent]:
 @dataclass
 class DayStats:
     day: dt.date
-    received: int = 0
+    received: int = 0  # forms (PDFs); a mail without a PDF is a reject, not a form received
     applied: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # main reason -> count (rejected or cleared)
     other: int = 0  # still waiting, or failed
@@ -234,19 +234,21 @@ def daily_stats(session: Session, days: int = 30, today: dt.date | None = None) 
     today = today or today_local()
     start = today - dt.timedelta(days=days - 1)
     bucket = _hour_bucket(session).label("hour")
+    has_pdf = case((Submission.part_index >= 0, 1), else_=0).label("has_pdf")
     stmt = (
-        select(bucket, Submission.status, Submission.main_reason, func.count())
+        select(bucket, Submission.status, Submission.main_reason, has_pdf, func.count())
         .where(Submission.received_at >= local_day_start(start),
                Submission.received_at < local_day_start(today + dt.timedelta(days=1)))
-        .group_by(bucket, Submission.status, Submission.main_reason)
+        .group_by(bucket, Submission.status, Submission.main_reason, has_pdf)
     )
     stats = {start + dt.timedelta(days=i): DayStats(start + dt.timedelta(days=i)) for i in range(days)}
     zone = local_zone()
-    for hour, status, reason, count in session.execute(stmt):
+    for hour, status, reason, pdf, count in session.execute(stmt):
         day = stats.get(_as_utc_hour(hour).astimezone(zone).date())
         if day is None:
             continue
-        day.received += count
+        if pdf:
+            day.received += count
         if status == Status.applied.value:
             day.applied += count
         elif status in (Status.rejected.value, Status.cleared.value):
