@@ -487,3 +487,36 @@ def test_a_mail_without_a_pdf_is_not_counted_as_a_form_received(app, staff, db):
     assert tile("Mails today") == "4"
     assert tile("Forms received today") == "3"
     assert tile("Rejected today") == "1"  # the mail still waits for an answer among the rejects
+
+
+# ---- 1, in a real browser: the cookie copied out of Chromium stops working at sign-out ----------------
+@pytest.mark.browser
+def test_a_cookie_copied_from_the_browser_dies_at_sign_out(make_settings, live_server, chromium):
+    from intake.db import session_scope
+    from intake.web import create_app
+    from tests.test_web_support import add_user
+
+    settings = make_settings("postgresql", redis=True)
+    with session_scope(settings) as session:
+        add_user(session, "clara", "clerk")
+    server = live_server(create_app(settings))
+    clerk = chromium.new_context()
+    thief = chromium.new_context()
+    try:
+        page = clerk.new_page()
+        page.goto(server.url + "/backoffice/login")
+        page.fill("#name", "clara")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(server.url + "/backoffice/")
+        thief.add_cookies([c for c in clerk.cookies() if c["name"] == COOKIE])
+        stolen = thief.new_page()
+        stolen.goto(server.url + "/backoffice/")
+        assert stolen.url == server.url + "/backoffice/"  # the copy works while the session lives
+        page.click("button:has-text('Sign out')")
+        page.wait_for_url("**/backoffice/login")
+        stolen.goto(server.url + "/backoffice/")
+        assert "/backoffice/login" in stolen.url
+    finally:
+        thief.close()
+        clerk.close()
