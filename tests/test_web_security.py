@@ -330,12 +330,15 @@ def test_a_spray_from_one_address_does_not_lock_out_the_staff_behind_the_proxy(p
     assert _login_from(proxied_app, "10.0.0.22", "ada").status_code == 302
 
 
-def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(app, staff):
-    from intake.web import throttle
+def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(app, staff, caplog, monkeypatch):
+    from intake.web import auth, throttle
+
+    monkeypatch.setattr(auth, "_proxy_warned", False)
 
     for i in range(throttle.ADDRESS_FREE + 2):
         _login_from(app, f"203.0.113.{i}", f"guess{i}", "wrong password!")  # a spoofed header changes nothing
     assert _login_from(app, "198.51.100.1", "sam").status_code == 429
+    assert sum("trusted_proxies is 0" in r.getMessage() for r in caplog.records) == 1  # said once
 
 
 def test_delays_grow_and_are_shared_by_processes_through_redis(web_settings):

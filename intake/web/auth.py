@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import math
 import re
 from urllib.parse import urlsplit
@@ -64,6 +65,7 @@ USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,99}")
 #: Checked against when the name is unknown, so both paths cost one hash.
 _DUMMY_HASH = generate_password_hash("docintake-dummy-password")
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, url_prefix="/backoffice")
 
 
@@ -195,6 +197,7 @@ def login():
     status = 200
     if form.validate_on_submit():
         ip = request.remote_addr or "unknown"  # the client's, through ProxyFix when trusted_proxies is set
+        _warn_untrusted_proxy()
         name = form.name.data.strip()
         limiter: throttle.LoginThrottle = current_app.extensions["docintake.login_throttle"]
         wait = limiter.wait(name, ip)
@@ -215,6 +218,20 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("login.html", form=form), status
+
+
+_proxy_warned = False
+
+
+def _warn_untrusted_proxy() -> None:
+    """Once per process: a proxy forwards the client's address but ``trusted_proxies`` is 0, so every
+    sign-in seems to come from the proxy and the per-address wait falls on all staff at once."""
+    global _proxy_warned
+    settings = current_app.extensions["docintake.settings"]
+    if not _proxy_warned and not settings.trusted_proxies and "X-Forwarded-For" in request.headers:
+        _proxy_warned = True
+        log.warning("sign-ins arrive through a proxy (X-Forwarded-For) but trusted_proxies is 0: "
+                    "set DOCINTAKE_TRUSTED_PROXIES to the number of proxies in front of the web")
 
 
 def _authenticate(name: str, password: str, ip: str) -> Staff | None:
