@@ -523,3 +523,24 @@ def test_a_cookie_copied_from_the_browser_dies_at_sign_out(make_settings, live_s
     finally:
         thief.close()
         clerk.close()
+
+
+def test_migration_0004_goes_down_and_up_again(db_settings):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from intake.db import alembic_config, get_engine, session_factory
+    from intake.db import upgrade as upgrade_schema
+
+    with session_factory(db_settings)() as session:
+        session.add(AuditEvent(actor="system:test", action="before", detail={}))
+        session.commit()
+    command.downgrade(alembic_config(db_settings), "0003")
+    engine = get_engine(db_settings)
+    assert "staff_sessions" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:  # no trigger any more
+        conn.execute(text("UPDATE audit_events SET actor = 'system:changed'"))
+    upgrade_schema(db_settings)
+    assert "staff_sessions" in inspect(engine).get_table_names()
+    with engine.begin() as conn, pytest.raises(DBAPIError, match="append-only"):
+        conn.execute(text("DELETE FROM audit_events"))
