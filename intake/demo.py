@@ -370,9 +370,12 @@ def ensure_staff_user(settings) -> tuple[str, str]:
                 session.add(AuditEvent(actor="system:demo", action="user_created",
                                        detail={"name": DEMO_USER, "role": DEMO_ROLE}))
             else:
+                from intake.web import sessions
+
                 user.password_hash = hash_password(password)
                 user.failed_logins = 0
                 user.locked_until = None
+                sessions.end_all(session, user.id)  # a new password ends the old sessions
     fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"docintake demo back office\nuser: {DEMO_USER}\npassword: {password}\n")

@@ -41,3 +41,21 @@ def test_the_closing_hint_names_the_port_that_was_given(port):
 def test_demo_takes_host_and_port(run_cli, make_settings):
     result = run_cli(make_settings("sqlite"), "demo", "--help")
     assert "--port" in result.stdout and "--host" in result.stdout
+
+
+def test_a_new_demo_password_ends_the_demo_users_sessions(make_settings):
+    from sqlalchemy import select
+
+    from intake.db import session_scope
+    from intake.demo import DEMO_USER, ensure_staff_user
+    from intake.models import StaffSession, User
+    from intake.web import sessions
+
+    settings = make_settings("sqlite")
+    ensure_staff_user(settings)
+    with session_scope(settings) as session:
+        sessions.start(session, session.scalar(select(User).where(User.name == DEMO_USER)), "127.0.0.1")
+    (settings.data_dir / "demo-credentials.txt").unlink()  # forgotten: the demo sets a new password
+    ensure_staff_user(settings)
+    with session_scope(settings) as session:
+        assert session.scalar(select(StaffSession.revoked_at)) is not None
