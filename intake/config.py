@@ -61,6 +61,10 @@ class Settings:
     web_port: int = 8080
     intake_address: str = "forms@bank.example"
     secure_cookies: bool = True
+    #: Reverse proxies in front of the web whose X-Forwarded-For/-Proto to trust (0: none).
+    trusted_proxies: int = 0
+    #: A back-office session unused this long ends (sign in again).
+    session_idle_minutes: int = 30
     log_level: str = "INFO"
 
     # ---- derived -------------------------------------------------------

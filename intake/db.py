@@ -102,6 +102,15 @@ def _forget_inherited_connections() -> None:
 os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; SQLite gives its -wal and -shm
+    files the same mode). An existing file keeps its mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def _create_engine(url: str) -> Engine:
     # hide_parameters: SQL parameters (personal codes among them) never appear in exception
     # texts, and so never in logs or the error RQ keeps.
@@ -111,9 +120,10 @@ def _create_engine(url: str) -> Engine:
                                                         f"{IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
         event.listen(engine, "connect", lambda dbapi_conn, _record: _SERVER_CONNECTIONS.add(dbapi_conn))
         return engine
-    path = url.split("///", 1)[-1]
+    path = url.split("///", 1)[-1].split("?", 1)[0]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(path))
     # isolation_level=None: the sqlite3 driver never emits BEGIN or COMMIT on its own (its
     # "legacy" transaction control runs reads before the first write outside the transaction and
     # lets a SAVEPOINT opened outside a BEGIN commit everything at its RELEASE); _begin and

@@ -7,7 +7,7 @@ What it makes (all inside the data directory, nothing outside it is trusted or t
   directory's keys for anything real.
 - the database (SQLite, schema brought up to date), demo customers imported through the
   profile store, and a back-office user ``demo`` (password in ``demo-credentials.txt``).
-- a dozen mails in the Maildir (``mail/``), good and bad, each built from the blank form
+- fifteen mails in the Maildir (``mail/``), good and bad, each built from the blank form
   (``forms.blank``), filled (``forms.fill``) and signed (``verify.demo_pki``).
 
 Then it polls the Maildir once and runs two burst workers, in two rounds (the duplicate and
@@ -114,7 +114,8 @@ class Customer:
             "first_name": self.first_name,
             "last_name": self.last_name,
             "date_of_birth": self.date_of_birth,
-            "phone": "+371 2000 0000 (old)",
+            # valid (the product's own rules), and not the number the forms bring
+            "phone": self.phone[:-3] + ("000" if not self.phone.endswith("000") else "001"),
             "email": f"old.{self.email}",
             "address_street": "(old address)",
             "address_city": self.city,
@@ -379,9 +380,12 @@ def ensure_staff_user(settings) -> tuple[str, str]:
                 session.add(AuditEvent(actor="system:demo", action="user_created",
                                        detail={"name": DEMO_USER, "role": DEMO_ROLE}))
             else:
+                from intake.web import sessions
+
                 user.password_hash = hash_password(password)
                 user.failed_logins = 0
                 user.locked_until = None
+                sessions.end_all(session, user.id)  # a new password ends the old sessions
     fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"docintake demo back office\nuser: {DEMO_USER}\npassword: {password}\n")
@@ -446,7 +450,8 @@ def results(settings, items: list[Scenario]) -> list[Row]:
     return rows
 
 
-def run_demo(data_dir: Path, *, workers: int = 2, echo: Callable[[str], None] = click.echo) -> list[Row]:
+def run_demo(data_dir: Path, *, workers: int = 2, echo: Callable[[str], None] = click.echo,
+             host: str | None = None, port: int | None = None) -> list[Row]:
     data_dir = data_dir.resolve()
     ignored = _isolate_environment(data_dir)
     if ignored:
@@ -505,19 +510,27 @@ def run_demo(data_dir: Path, *, workers: int = 2, echo: Callable[[str], None] = 
     echo(f"{len(rows)} mails: {applied} applied, {rejected} rejected, "
          f"{sum(1 for r in rows if not r.ok)} unexpected")
     echo(f"data directory: {data_dir}")
-    echo(f"web UI: start everything with `docintake run --data-dir {data_dir}`, then open "
-         f"http://{settings.web_host}:{settings.web_port}/backoffice/ "
-         f"(user {user}, password {password}; also in {data_dir / 'demo-credentials.txt'})")
+    echo(closing_hint(data_dir, host or settings.web_host, port or settings.web_port, user, password,
+                      options=bool(host or port)))
     return rows
+
+
+def closing_hint(data_dir: Path, host: str, port: int, user: str, password: str, *, options: bool) -> str:
+    """The command that serves the demo and the address it will be at (the same host and port)."""
+    command = f"docintake run --data-dir {data_dir}" + (f" --host {host} --port {port}" if options else "")
+    return (f"web UI: start everything with `{command}`, then open http://{host}:{port}/backoffice/ "
+            f"(user {user}, password {password}; also in {data_dir / 'demo-credentials.txt'})")
 
 
 @click.command("demo")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the demo installation lives (default: DOCINTAKE_DATA_DIR or ./var).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Burst workers to process the mails.")
-def demo_command(data_dir: Path | None, workers: int) -> None:
-    """Make a demo installation (PKI, customers, staff user, a dozen mails) and process the mails."""
+@click.option("--host", default=None, help="The host `docintake run` will serve on (for the closing hint).")
+@click.option("--port", type=int, default=None, help="The port `docintake run` will serve on (for the closing hint).")
+def demo_command(data_dir: Path | None, workers: int, host: str | None, port: int | None) -> None:
+    """Make a demo installation (PKI, customers, staff user, fifteen mails) and process the mails."""
     data_dir = data_dir or Path(os.environ.get("DOCINTAKE_DATA_DIR") or "./var")
-    rows = run_demo(data_dir, workers=workers)
+    rows = run_demo(data_dir, workers=workers, host=host, port=port)
     if any(not r.ok for r in rows):
         raise SystemExit(1)

@@ -24,11 +24,16 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+#: Terminal colour codes: RQ colours parts of its messages when stdout is a terminal, even when
+#: the log (stderr) goes to a file.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 class MaskingFormatter(logging.Formatter):
-    """Masks the whole formatted record: a traceback (``log.exception``) can quote a value too."""
+    """Masks the whole formatted record (a traceback can quote a value too) and drops colour codes."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_codes(super().format(record))
+        return mask_codes(_ANSI.sub("", super().format(record)))
 
 
 def configure_logging(level: str | None = None) -> None:

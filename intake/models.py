@@ -206,6 +206,24 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None]
 
 
+class StaffSession(Base):
+    """A signed-in staff member's session, kept on the server (the cookie carries only its token).
+
+    The row's key is the SHA-256 of the token, so reading the table does not give a live session.
+    Sign-out revokes the row; a password change or a deactivation revokes every row of the user,
+    so reactivating an account does not revive an old cookie.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
 class MailboxState(Base):
     """Per mailbox folder: the UIDVALIDITY last seen (a change means every UID is new again)."""
 

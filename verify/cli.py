@@ -23,6 +23,18 @@ def _env_roots() -> list[str]:
     return [p for p in raw.split(os.pathsep) if p.strip()]
 
 
+def _quiet_logs() -> None:
+    """The report is this command's output: no INFO line for the decision, no pyHanko warnings
+    (a path it could not build is the report's ``untrusted_signer``). ``docintake --log-level
+    DEBUG verify`` still shows everything."""
+    import logging
+
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("verify").setLevel(logging.WARNING)
+        for name in ("pyhanko", "pyhanko_certvalidator"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @click.command("verify")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True, allow_dash=True))
 @click.option(
@@ -54,6 +66,7 @@ def verify_command(
 
     Exit status 0: accepted, 1: rejected, 2: usage error.
     """
+    _quiet_logs()
     from verify.decision import decide
 
     roots = [*trust_roots, *_env_roots()]

@@ -28,6 +28,7 @@ reconciler re-enqueues a submission whose lease expired.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -72,6 +73,18 @@ def _worker_classes():
     return {"fork": ForkWorker, "simple": InProcessWorker}
 
 
+@contextlib.contextmanager
+def _silenced(name: str):
+    """Only warnings and errors from logger ``name`` while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def warm_up(settings) -> None:
     """Import the heavy modules, parse the trust roots, and run the whole decision once on a
     throw-away signed sample, so that every lazy import and cache (pyHanko, pdfplumber,
@@ -104,7 +117,8 @@ def warm_up(settings) -> None:
             values = _SAMPLE_VALUES
             person = pki.person("LV", str(values["personal_code"]), "Warm", "Up")
             sample = pki.sign_pdf(fill_form(render_blank("lv"), values), person)
-            decide(sample, Policy.load([pki.root_pem_path]))
+            with _silenced("verify.decision"):  # a sample, not a form: no "decision accepted" line
+                decide(sample, Policy.load([pki.root_pem_path]))
     except Exception as exc:  # noqa: BLE001 - only a speed-up
         log.warning("worker: warm-up decision failed (%s); jobs will warm up as they go", type(exc).__name__)
     # Everything allocated so far lives as long as the process: keep the garbage collector away

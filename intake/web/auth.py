@@ -17,22 +17,21 @@ Clearing as *suspected fraud* starts the bank's fraud procedure and
 reprocessing changes what the pipeline does with a customer's document, so
 both need a supervisor; a clerk who suspects fraud leaves a note and asks one.
 
-Rate limits: an account is locked for ``LOCK_MINUTES`` after ``MAX_FAILED``
-wrong passwords in a row (``User.failed_logins`` / ``locked_until``, so every
-web process sees it); a client address is refused for a while after
-``IP_MAX_FAILED`` failures within ``IP_WINDOW`` seconds (per process, in memory).
-Every sign-in, failure and lockout is an audit event. Messages never tell an
-unknown name from a wrong password.
+Failed sign-ins slow down, they never lock (:mod:`intake.web.throttle`): a wait grows per
+(name, client address) and per address, so neither a guesser of a named account nor a spray
+from one address can lock out the account's owner or the staff behind the same proxy. Behind a
+reverse proxy, set ``trusted_proxies`` so the client address is the real one.
+Every sign-in and failure is an audit event. Messages never tell an unknown name from a wrong
+password. Sessions live on the server (:mod:`intake.web.sessions`).
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import functools
-import hashlib
-import threading
-import time
+import logging
+import math
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -45,6 +44,7 @@ from wtforms.validators import DataRequired, Length
 
 from intake import metrics
 from intake.models import AuditEvent, User, utcnow
+from intake.web import sessions, throttle
 from intake.web.db import db
 
 ROLES = ("clerk", "supervisor", "admin")
@@ -55,15 +55,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reprocess": frozenset({"supervisor", "admin"}),
     "manage_users": frozenset({"admin"}),
 }
-MAX_FAILED = 5
-LOCK_MINUTES = 15
-IP_MAX_FAILED = 20
-IP_WINDOW = 15 * 60
 MIN_PASSWORD = 12
+#: zxcvbn's score (0..4) a password needs: 3 is "safely unguessable: moderate protection from an
+#: offline slow-hash scenario".
+MIN_STRENGTH = 3
+CONTEXT_WORDS = ("docintake", "backoffice", "bank", "admin", "password")
+USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,99}")
 
 #: Checked against when the name is unknown, so both paths cost one hash.
 _DUMMY_HASH = generate_password_hash("docintake-dummy-password")
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, url_prefix="/backoffice")
 
 
@@ -71,59 +73,53 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-def check_password_policy(password: str) -> str | None:
-    """None if acceptable, else the reason."""
+def check_password_policy(password: str, user_name: str = "") -> str | None:
+    """None if acceptable, else the reason.
+
+    Strength is zxcvbn's estimate (a kept library with its own lists of common passwords, names
+    and words, and the checks for repeats, sequences and dates) with the user name and this
+    product's words as context: ``aaaaaaaaaaaa``, ``123456789012`` and the user name are refused.
+    """
     if len(password) < MIN_PASSWORD:
         return f"a password needs at least {MIN_PASSWORD} characters"
+    if user_name and user_name.casefold() in password.casefold():
+        return "a password must not contain the user name"
+    from zxcvbn import zxcvbn
+
+    # zxcvbn's time grows with the length; the first 100 characters tell enough
+    result = zxcvbn(password[:100], user_inputs=[user_name, *CONTEXT_WORDS])
+    if result["score"] < MIN_STRENGTH:
+        hint = (result.get("feedback") or {}).get("warning") or "it is a common or predictable password"
+        return f"this password is too easy to guess ({hint.rstrip('.')})"
     return None
 
 
-class Staff(UserMixin):
-    """The signed-in staff member (a detached copy of the User row)."""
+def check_user_name(name: str) -> str | None:
+    """None if acceptable: lower-case ASCII letters, digits, ``.``, ``_``, ``-`` (2..100 characters).
 
-    def __init__(self, user: User) -> None:
+    No letters of other scripts (a Cyrillic ``а`` looks like ``a``) and no invisible characters.
+    """
+    if USER_NAME.fullmatch(name):
+        return None
+    return ("a user name has 2 to 100 characters: lower-case letters a-z, digits and . _ - "
+            "(starting with a letter or digit)")
+
+
+class Staff(UserMixin):
+    """The signed-in staff member (a detached copy of the User row) and their session's token."""
+
+    def __init__(self, user: User, token: str) -> None:
         self.user_id = user.id
         self.name = user.name
         self.role = user.role
-        self.fingerprint = _fingerprint(user)
+        self.token = token
 
     def get_id(self) -> str:
-        # A changed password or a deactivation ends every session of the account.
-        return f"{self.user_id}:{self.fingerprint}"
+        # Flask-Login keeps this in the cookie: the server-side session's token (intake.web.sessions).
+        return self.token
 
     def can(self, permission: str) -> bool:
         return self.role in PERMISSIONS.get(permission, frozenset())
-
-
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256(f"{user.password_hash}|{user.active}".encode()).hexdigest()[:16]
-
-
-class IpThrottle:
-    """Failed sign-ins per client address in a sliding window (per process)."""
-
-    def __init__(self, limit: int = IP_MAX_FAILED, window: float = IP_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, ip: str, now: float) -> collections.deque:
-        q = self._failures.setdefault(ip, collections.deque())
-        while q and q[0] < now - self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, ip: str) -> bool:
-        with self._lock:
-            return len(self._recent(ip, time.monotonic())) >= self.limit
-
-    def failed(self, ip: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent(ip, now).append(now)
-            if len(self._failures) > 10_000:  # bound memory under a spray of addresses
-                for key in [k for k, v in self._failures.items() if not v][:5000]:
-                    del self._failures[key]
 
 
 def init_app(app) -> None:
@@ -134,22 +130,25 @@ def init_app(app) -> None:
     manager.session_protection = "strong"
     manager.user_loader(_load_user)
     manager.init_app(app)
-    app.extensions["docintake.ip_throttle"] = IpThrottle()
+    settings = app.extensions["docintake.settings"]
+    app.extensions["docintake.login_throttle"] = throttle.LoginThrottle(
+        connect=lambda: _redis(settings))
 
     @app.context_processor
     def _staff():
         return {"staff": current_user}
 
 
-def _load_user(user_id: str) -> Staff | None:
-    try:
-        raw_id, fingerprint = user_id.split(":", 1)
-        user = db().get(User, int(raw_id))
-    except (ValueError, TypeError):
-        return None
-    if user is None or not user.active or _fingerprint(user) != fingerprint:
-        return None
-    return Staff(user)
+def _redis(settings):
+    from intake.queue import redis_connection
+
+    return redis_connection(settings)
+
+
+def _load_user(token: str) -> Staff | None:
+    idle = dt.timedelta(minutes=current_app.extensions["docintake.settings"].session_idle_minutes)
+    user = sessions.resume(db(), token, idle)
+    return Staff(user, token) if user is not None else None
 
 
 def requires(permission: str):
@@ -187,8 +186,7 @@ def _safe_next(target: str | None) -> str:
     return url_for("backoffice.dashboard")
 
 
-FAILED_MESSAGE = (f"Sign-in failed. Check the name and password; after {MAX_FAILED} failures an account "
-                  f"is locked for {LOCK_MINUTES} minutes.")
+FAILED_MESSAGE = "Sign-in failed. Check the name and password."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -198,24 +196,42 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        ip = request.remote_addr or "unknown"
-        throttle: IpThrottle = current_app.extensions["docintake.ip_throttle"]
-        if throttle.blocked(ip):
-            metrics.login_attempt("ip_blocked")
-            flash("Too many failed sign-ins from this address. Try again later.", "error")
+        ip = request.remote_addr or "unknown"  # the client's, through ProxyFix when trusted_proxies is set
+        _warn_untrusted_proxy()
+        name = form.name.data.strip()
+        limiter: throttle.LoginThrottle = current_app.extensions["docintake.login_throttle"]
+        wait = limiter.wait(name, ip)
+        if wait > 0:
+            metrics.login_attempt(False)
+            flash(f"Too many failed sign-ins. Wait {math.ceil(wait)} seconds and try again.", "error")
             return render_template("login.html", form=form), 429
-        staff = _authenticate(form.name.data.strip(), form.password.data, ip)
+        staff = _authenticate(name, form.password.data, ip)
         if staff is not None:
+            limiter.succeeded(name, ip)
             session.clear()  # a fresh session for the signed-in user
             login_user(staff)
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
-        throttle.failed(ip)
+        limiter.failed(name, ip)
         flash(FAILED_MESSAGE, "error")
         status = 401
     elif request.method == "POST":
         status = 400
     return render_template("login.html", form=form), status
+
+
+_proxy_warned = False
+
+
+def _warn_untrusted_proxy() -> None:
+    """Once per process: a proxy forwards the client's address but ``trusted_proxies`` is 0, so every
+    sign-in seems to come from the proxy and the per-address wait falls on all staff at once."""
+    global _proxy_warned
+    settings = current_app.extensions["docintake.settings"]
+    if not _proxy_warned and not settings.trusted_proxies and "X-Forwarded-For" in request.headers:
+        _proxy_warned = True
+        log.warning("sign-ins arrive through a proxy (X-Forwarded-For) but trusted_proxies is 0: "
+                    "set DOCINTAKE_TRUSTED_PROXIES to the number of proxies in front of the web")
 
 
 def _authenticate(name: str, password: str, ip: str) -> Staff | None:
@@ -226,30 +242,25 @@ def _authenticate(name: str, password: str, ip: str) -> Staff | None:
         check_password_hash(_DUMMY_HASH, password)
         audit("anonymous", "login_failed", name=name[:100], ip=ip, why="unknown or inactive account")
         session_db.commit()
-        metrics.login_attempt("failed")
+        metrics.login_attempt(False)
         return None
-    if user.locked_until is not None and user.locked_until > now:
+    if user.locked_until is not None and user.locked_until > now:  # set by schema < 0004 only
         check_password_hash(_DUMMY_HASH, password)
         audit(user.name, "login_refused", ip=ip, why="account locked", until=user.locked_until.isoformat())
         session_db.commit()
-        metrics.login_attempt("locked")
+        metrics.login_attempt(False)
         return None
     if check_password_hash(user.password_hash, password):
         user.failed_logins = 0
-        user.locked_until = None
+        token = sessions.start(session_db, user, ip)
         audit(user.name, "login", ip=ip)
         session_db.commit()
-        metrics.login_attempt("ok")
-        return Staff(user)
+        metrics.login_attempt(True)
+        return Staff(user, token)
     session_db.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
-    session_db.refresh(user)
-    locked = user.failed_logins >= MAX_FAILED
-    if locked:
-        user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-        user.failed_logins = 0
-    audit(user.name, "login_failed", ip=ip, why="wrong password", locked=locked)
+    audit(user.name, "login_failed", ip=ip, why="wrong password")
     session_db.commit()
-    metrics.login_attempt("locked_now" if locked else "failed")
+    metrics.login_attempt(False)
     return None
 
 
@@ -257,6 +268,7 @@ def _authenticate(name: str, password: str, ip: str) -> Staff | None:
 @login_required
 def logout():
     audit(current_user.name, "logout")
+    sessions.end(db(), current_user.token)
     db().commit()
     logout_user()
     session.clear()

@@ -16,20 +16,27 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select, update
 from sqlalchemy.orm import defer
+from werkzeug.routing import IntegerConverter
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from intake import metrics
-from intake.db import session_scope
+from intake.db import session_factory, session_scope
 from intake.mailstore import raw_chunks
 from intake.models import Mail, Status, Submission, User, utcnow
-from intake.web import chart, queries, render
-from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
+from intake.web import chart, queries, render, sessions
+from intake.web.auth import (MIN_PASSWORD, ROLES, audit, check_password_policy, check_user_name, hash_password,
+                             requires)
 from intake.web.db import db, settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
+
+
+@bp.record_once
+def _register_converters(state) -> None:
+    state.app.url_map.converters["id"] = IdConverter
 
 OUTCOMES = {
     "resolved": "Resolved",
@@ -75,14 +82,28 @@ def dashboard():
 
 
 # ---- rejects queue --------------------------------------------------------------------------------
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive integer a database key can hold; anything larger is a 404, not a 500."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+#: Dates the filters accept: a day either side must still be a date (9999-12-31 + 1 day is not).
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(9998, 12, 31))
+
+
 def _parse_date(name: str) -> dt.date | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         abort(400)
+    if not DATE_RANGE[0] <= day <= DATE_RANGE[1]:
+        abort(400)
+    return day
 
 
 @bp.route("/rejects")
@@ -156,20 +177,32 @@ def _field_rows(submission: Submission, profile) -> list[dict]:
     return rows
 
 
-@bp.route("/submissions/<int:submission_id>")
+def _reprocessable(sub: Submission) -> bool:
+    """A reject or failure with a document: a mail without a PDF would only be refused again."""
+    return sub.status in REPROCESSABLE and sub.part_index >= 0
+
+
+@bp.route("/submissions/<id:submission_id>")
 @requires("view")
 def submission(submission_id: int):
     sub = _submission_or_404(submission_id)
-    profile = queries.profile_for(db(), sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id"))
+    audit(current_user.name, "viewed", sub.id)  # who looked at a customer's document, as for downloads
+    db().commit()
+    # The fields are compared with the customer the form names (not the signer: on a signer_mismatch
+    # that is another person); without a readable identity on the form, with the signer's.
+    form_id = queries.form_identity(sub.report)
+    profile_id = form_id or sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id")
+    profile = queries.profile_for(db(), profile_id)
     return render_template(
         "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
+        form_id=form_id, profile_id=profile_id,
         pages=_rendered(sub), trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
         clear_form=ClearForm(), reprocess_form=ReprocessForm(),
-        can_clear=sub.status in CLEARABLE, can_reprocess=sub.status in REPROCESSABLE,
+        can_clear=sub.status in CLEARABLE, can_reprocess=_reprocessable(sub),
     )
 
 
-@bp.route("/submissions/<int:submission_id>/pages/<int:number>.png")
+@bp.route("/submissions/<id:submission_id>/pages/<id:number>.png")
 @requires("view")
 def page_image(submission_id: int, number: int):
     sub = _submission_or_404(submission_id)
@@ -181,24 +214,31 @@ def page_image(submission_id: int, number: int):
     return response
 
 
-@bp.route("/submissions/<int:submission_id>/original")
+@bp.route("/submissions/<id:submission_id>/original")
 @requires("view")
 def original(submission_id: int):
     sub = _submission_or_404(submission_id)
-    data = queries.submission_content(db(), sub.id)
-    if data is None:
+    size = queries.content_size(db(), sub.id)
+    if size is None:
         abort(404)
     audit(current_user.name, "downloaded", sub.id)
     db().commit()
     name = secure_filename(sub.filename or "") or f"submission-{sub.id}.pdf"
+    sub_id, config = sub.id, settings()
+
+    def slices():  # streamed as the .eml is, in a read-only session of its own (no writer lock held)
+        with session_factory(config)() as session:
+            yield from queries.content_slices(session, sub_id, size)
+
     # A download, never displayed in our origin: it is whatever the sender made it.
-    response = Response(data, mimetype="application/octet-stream")
+    response = Response(slices(), mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(size)
     response.headers["Content-Disposition"] = f'attachment; filename="{sub.id}-{name}"'
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
 
 
-@bp.route("/submissions/<int:submission_id>/mail.eml")
+@bp.route("/submissions/<id:submission_id>/mail.eml")
 @requires("view")
 def original_mail(submission_id: int):
     """The whole mail the submission came in, as it arrived (e.g. to see what a no-PDF mail carried)."""
@@ -222,7 +262,7 @@ def original_mail(submission_id: int):
     return response
 
 
-@bp.route("/submissions/<int:submission_id>/clear", methods=["POST"])
+@bp.route("/submissions/<id:submission_id>/clear", methods=["POST"])
 @requires("clear")
 def clear(submission_id: int):
     sub = _submission_or_404(submission_id)
@@ -253,13 +293,17 @@ def clear(submission_id: int):
     return redirect(url_for("backoffice.rejects"), 303)
 
 
-@bp.route("/submissions/<int:submission_id>/reprocess", methods=["POST"])
+@bp.route("/submissions/<id:submission_id>/reprocess", methods=["POST"])
 @requires("reprocess")
 def reprocess(submission_id: int):
     sub = _submission_or_404(submission_id)
     form = ReprocessForm()
     if not form.validate_on_submit():
         abort(400)
+    if not _reprocessable(sub) and sub.status in REPROCESSABLE:
+        flash("This mail has no PDF: verifying it again would change nothing. Answer the sender instead.",
+              "error")
+        return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
     previous = sub.status
     result = db().execute(
         update(Submission)
@@ -295,7 +339,7 @@ def users():
     form = NewUserForm()
     if form.validate_on_submit():
         name = form.name.data.strip()
-        problem = check_password_policy(form.password.data)
+        problem = check_user_name(name) or check_password_policy(form.password.data, name)
         if problem:
             flash(problem, "error")
         elif db().scalar(select(User.id).where(User.name == name)) is not None:
@@ -309,10 +353,23 @@ def users():
     elif request.method == "POST":
         flash("Name, role and a password of at least %d characters are required." % MIN_PASSWORD, "error")
     staff = db().scalars(select(User).order_by(User.name)).all()
-    return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=utcnow())
+    now = utcnow()
+    actions = {u.id: _user_actions(u, now) for u in staff}
+    return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=now,
+                           actions=actions)
 
 
-@bp.route("/users/<int:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])
+def _user_actions(user: User, now: dt.datetime) -> list[str]:
+    """What the signed-in admin may do to ``user``: never deactivate their own account."""
+    actions = ["unlock"] if user.locked_until and user.locked_until > now else []
+    if not user.active:
+        actions.append("activate")
+    elif user.id != current_user.user_id:
+        actions.append("deactivate")
+    return actions
+
+
+@bp.route("/users/<id:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])
 @requires("manage_users")
 def user_action(user_id: int, action: str):
     form = ActionForm()
@@ -321,13 +378,16 @@ def user_action(user_id: int, action: str):
     user = db().get(User, user_id)
     if user is None:
         abort(404)
-    if action == "deactivate" and user.name == current_user.name:
-        flash("You cannot deactivate your own account.", "error")
+    if action not in _user_actions(user, utcnow()):
+        flash("You cannot deactivate your own account." if user.id == current_user.user_id
+              else f"User {user.name}: {action} is not possible now.", "error")
         return redirect(url_for("backoffice.users"), 303)
     if action == "unlock":
         user.failed_logins, user.locked_until = 0, None
     else:
         user.active = action == "activate"
+        if not user.active:
+            sessions.end_all(db(), user.id)
     audit(current_user.name, f"user_{action}", name=user.name)
     db().commit()
     flash(f"User {user.name}: {action} done.", "ok")

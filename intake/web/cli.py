@@ -41,14 +41,14 @@ def users() -> None:
     """Back-office staff accounts."""
 
 
-def _read_password(stdin: bool) -> str:
+def _read_password(stdin: bool, name: str) -> str:
     from intake.web.auth import check_password_policy
 
     if stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = check_password_policy(password)
+    problem = check_password_policy(password, name)
     if problem:
         raise click.ClickException(problem)
     return password
@@ -67,10 +67,13 @@ def add_command(settings, name: str, role: str, password_stdin: bool) -> None:
     from intake.models import AuditEvent, User
     from intake.web.auth import hash_password
 
+    from intake.web.auth import check_user_name
+
     name = name.strip()
-    if not name or len(name) > 100:
-        raise click.ClickException("a user name has 1..100 characters")
-    password = _read_password(password_stdin)
+    problem = check_user_name(name)
+    if problem:
+        raise click.ClickException(problem)
+    password = _read_password(password_stdin, name)
     with session_scope(settings) as session:
         if session.scalar(select(User.id).where(User.name == name)) is not None:
             raise click.ClickException(f"user {name!r} exists already")
@@ -96,11 +99,12 @@ def list_command(settings) -> None:
             click.echo(f"{user.name}\t{user.role}\t{state}")
 
 
-def _change(settings, name: str, action: str, **values) -> None:
+def _change(settings, name: str, action: str, *, end_sessions: bool = False, **values) -> None:
     from sqlalchemy import select
 
     from intake.db import session_scope
     from intake.models import AuditEvent, User
+    from intake.web import sessions
 
     with session_scope(settings) as session:
         user = session.scalar(select(User).where(User.name == name))
@@ -108,6 +112,8 @@ def _change(settings, name: str, action: str, **values) -> None:
             raise click.ClickException(f"no user {name!r}")
         for key, value in values.items():
             setattr(user, key, value)
+        if end_sessions:
+            sessions.end_all(session, user.id)
         session.add(AuditEvent(actor="cli", action=action, detail={"name": name}))
     click.echo(f"user {name}: {action.removeprefix('user_').replace('_', ' ')}")
 
@@ -120,9 +126,9 @@ def set_password_command(settings, name: str, password_stdin: bool) -> None:
     """Set a new password (ends the user's sessions, lifts a lock)."""
     from intake.web.auth import hash_password
 
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, name)
     _change(settings, name, "user_password_set", password_hash=hash_password(password), failed_logins=0,
-            locked_until=None)
+            locked_until=None, end_sessions=True)
 
 
 @users.command("unlock")
@@ -138,4 +144,4 @@ def unlock_command(settings, name: str) -> None:
 @store_command
 def deactivate_command(settings, name: str) -> None:
     """Disable an account (kept for the audit trail, never deleted)."""
-    _change(settings, name, "user_deactivate", active=False)
+    _change(settings, name, "user_deactivate", active=False, end_sessions=True)

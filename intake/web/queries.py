@@ -15,9 +15,10 @@ import copy
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only
 
 from intake import submissions
@@ -144,13 +145,57 @@ def submission_content(session: Session, submission_id: int) -> bytes | None:
     return session.scalar(select(Submission.content).where(Submission.id == submission_id))
 
 
+SLICE = 1024 * 1024
+
+
+def content_size(session: Session, submission_id: int) -> int | None:
+    """The stored PDF's size in bytes (None: no document), without reading it."""
+    return session.scalar(select(func.length(Submission.content)).where(Submission.id == submission_id))
+
+
+def content_slices(session: Session, submission_id: int, size: int) -> Iterator[bytes]:
+    """The stored PDF a slice at a time: SQLite's incremental blob I/O, PostgreSQL's substr of bytea."""
+    if session.get_bind().dialect.name == "sqlite":
+        raw = session.connection().connection.driver_connection  # the sqlite3.Connection
+        with raw.blobopen("submissions", "content", submission_id, readonly=True) as blob:
+            while data := blob.read(SLICE):
+                yield data
+        return
+    for offset in range(0, size, SLICE):
+        yield session.scalar(select(func.substr(Submission.content, offset + 1, SLICE))
+                             .where(Submission.id == submission_id))
+
+
+def form_identity(report: dict | None) -> str | None:
+    """The national identity the form names (its id_country and personal code), or None.
+
+    Not ``Submission.national_id``: that is the signer's, and on a ``signer_mismatch`` the two differ.
+    """
+    from forms.identity import national_id
+
+    fields = (report or {}).get("fields") or {}
+    country, code = fields.get("id_country"), fields.get("personal_code")
+    if not (isinstance(country, str) and isinstance(code, str) and country and code):
+        return None
+    try:
+        return national_id(country, code)
+    except ValueError:
+        return None
+
+
 def profile_for(session: Session, national_id: str | None) -> Profile | None:
     return session.get(Profile, national_id) if national_id else None
 
 
+#: Audited but not shown in a submission's trail (every page view would fill it).
+QUIET_ACTIONS = ("viewed",)
+
+
 def audit_trail(session: Session, submission_id: int) -> list[AuditEvent]:
     return list(session.scalars(
-        select(AuditEvent).where(AuditEvent.submission_id == submission_id).order_by(AuditEvent.at, AuditEvent.id)
+        select(AuditEvent).where(AuditEvent.submission_id == submission_id,
+                                 AuditEvent.action.not_in(QUIET_ACTIONS))
+        .order_by(AuditEvent.at, AuditEvent.id)
     ))
 
 
@@ -158,7 +203,7 @@ def audit_trail(session: Session, submission_id: int) -> list[AuditEvent]:
 @dataclass
 class DayStats:
     day: dt.date
-    received: int = 0
+    received: int = 0  # forms (PDFs); a mail without a PDF is a reject, not a form received
     applied: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # main reason -> count (rejected or cleared)
     other: int = 0  # still waiting, or failed
@@ -189,19 +234,21 @@ def daily_stats(session: Session, days: int = 30, today: dt.date | None = None) 
     today = today or today_local()
     start = today - dt.timedelta(days=days - 1)
     bucket = _hour_bucket(session).label("hour")
+    has_pdf = case((Submission.part_index >= 0, 1), else_=0).label("has_pdf")
     stmt = (
-        select(bucket, Submission.status, Submission.main_reason, func.count())
+        select(bucket, Submission.status, Submission.main_reason, has_pdf, func.count())
         .where(Submission.received_at >= local_day_start(start),
                Submission.received_at < local_day_start(today + dt.timedelta(days=1)))
-        .group_by(bucket, Submission.status, Submission.main_reason)
+        .group_by(bucket, Submission.status, Submission.main_reason, has_pdf)
     )
     stats = {start + dt.timedelta(days=i): DayStats(start + dt.timedelta(days=i)) for i in range(days)}
     zone = local_zone()
-    for hour, status, reason, count in session.execute(stmt):
+    for hour, status, reason, pdf, count in session.execute(stmt):
         day = stats.get(_as_utc_hour(hour).astimezone(zone).date())
         if day is None:
             continue
-        day.received += count
+        if pdf:
+            day.received += count
         if status == Status.applied.value:
             day.applied += count
         elif status in (Status.rejected.value, Status.cleared.value):

@@ -6,11 +6,23 @@ one preview, never the web process. The cache is keyed by the document's
 SHA-256 (``<data_dir>/cache/pages/<sha256>/``): rendered once, served many
 times, and nothing about it needs invalidating.
 
+Bounds (a 6 KB PDF of huge pages once made ten views start ten renderers using 5.9 GB):
+
+- one render per document at a time, across threads and processes (an ``flock`` on
+  ``<sha256>.lock``): the other views wait for it and then read its result;
+- at most ``SLOTS`` renders at once per data directory (``flock`` slots); a view that finds
+  every slot busy for ``SLOT_WAIT`` seconds says so and renders nothing (not cached: try again);
+- each render: address space ``MEMORY_LIMIT``, pages drawn at most ``MAX_PIXELS`` each (the
+  scale shrinks for a huge page), ``TIMEOUT`` seconds wall clock and CPU;
+- a render that fails or times out is cached as such, like a success: never retried.
+
 Run as ``python -m intake.web.render OUT_DIR MAX_PAGES SCALE`` with the PDF on stdin.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -18,14 +30,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_PAGES = 10
 SCALE = 1.5  # 108 dpi: an A4 page is 893 x 1263 pixels, readable side by side with the fields
+MAX_PIXELS = 4_000_000  # per page image; an A4 page at SCALE is 1.1 million
 TIMEOUT = 30.0
-MEMORY_LIMIT = 1536 * 1024 * 1024
+MEMORY_LIMIT = 768 * 1024 * 1024
+SLOTS = 2
+SLOT_WAIT = 10.0
 MANIFEST = "manifest.json"
+BUSY = "the server is busy rendering other documents; reload the page in a moment"
 
 
 @dataclass(frozen=True)
@@ -42,22 +59,69 @@ class Rendered:
 
 
 def cache_dir(data_dir: Path) -> Path:
-    return data_dir / "cache" / "pages"
+    # Absolute: Flask's send_file reads a relative path from the app's package directory, so the
+    # default data_dir "./var" once served intake/web/var/... (every preview a 500).
+    return Path(data_dir).resolve() / "cache" / "pages"
 
 
 def rendered(data_dir: Path, key: str, load_pdf) -> Rendered:
     """The page images of the document ``key`` (its SHA-256); ``load_pdf()`` gives the bytes if needed."""
     if not key or not all(c in "0123456789abcdef" for c in key):
         raise ValueError("the cache key must be a hex digest")
-    target = cache_dir(data_dir) / key
+    root = cache_dir(data_dir)
+    target = root / key
     manifest = target / MANIFEST
     if not manifest.is_file():
-        data = load_pdf()
-        if data is None:
-            return Rendered(target, 0, 0, "no document stored")
-        _render_into(data, target)
+        root.mkdir(parents=True, exist_ok=True)
+        with _flock(root / f"{key}.lock", wait=TIMEOUT + SLOT_WAIT + 5) as mine:
+            if not mine:
+                return Rendered(target, 0, 0, BUSY)
+            if not manifest.is_file():  # not rendered by whoever held the lock before us
+                with _slot(root) as slot:
+                    if slot is None:
+                        return Rendered(target, 0, 0, BUSY)
+                    data = load_pdf()
+                    if data is None:
+                        return Rendered(target, 0, 0, "no document stored")
+                    _render_into(data, target)
     info = json.loads(manifest.read_text())
     return Rendered(target, int(info.get("pages", 0)), int(info.get("total", 0)), info.get("error"))
+
+
+@contextlib.contextmanager
+def _flock(path: Path, wait: float):
+    """Hold an exclusive ``flock`` on ``path`` (yields True), or yield False after ``wait`` seconds."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _slot(root: Path):
+    """One of ``SLOTS`` render slots (yields its number), or None after ``SLOT_WAIT`` seconds."""
+    deadline = time.monotonic() + SLOT_WAIT
+    while True:
+        for number in range(SLOTS):
+            with _flock(root / f".slot-{number}.lock", wait=0) as mine:
+                if mine:
+                    yield number
+                    return
+        if time.monotonic() >= deadline:
+            yield None
+            return
+        time.sleep(0.05)
 
 
 def _render_into(data: bytes, target: Path) -> None:
@@ -106,7 +170,10 @@ def _child(out_dir: str, max_pages: int, scale: float) -> int:
         pages = min(total, max_pages)
         for i in range(pages):
             page = pdf[i]
-            image = page.render(scale=scale, may_draw_forms=True).to_pil()
+            width, height = page.get_size()
+            # a huge page (14400 pt square is legal) is drawn smaller, not at a gigabyte per bitmap
+            fit = (MAX_PIXELS / max(width * height * scale * scale, 1.0)) ** 0.5
+            image = page.render(scale=scale * min(1.0, fit), may_draw_forms=True).to_pil()
             image.save(Path(out_dir) / f"page-{i + 1}.png", format="PNG", optimize=True)
             page.close()
     finally:
