@@ -1,0 +1,382 @@
+"""Appearance = value: every field must show what it stores (FORM.md, ``appearance_mismatch``).
+
+A text field's normal appearance must draw its ``/V``; a checkbox's ``/AS`` must equal its
+``/V`` and its appearance must draw a mark exactly when it is checked; a choice must show the
+display text of the export value stored (or the export value itself, which is what pypdf and
+other simple fillers draw; both name one option of the blank's unchanged ``/Opt``).
+
+The drawn text is read by pdfminer's interpreter (the one pdfplumber runs) on the appearance
+stream, keeping only what a person can see: not in an invisible render mode (``Tr 3``/``7``),
+not white on the white form, not smaller than :data:`MIN_SIZE` once the appearance is scaled to
+its widget, and inside the appearance's BBox and every clipping rectangle. Text that runs past the
+right edge of a one-line box is what a reader does with a long value: the hidden part must only
+follow the visible part. A widget without an appearance while ``/NeedAppearances`` is set shows
+``/V`` (the viewer draws it): accepted.
+
+Template conformance (verify.conformance) has already fixed everything else a viewer uses: the
+widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
+
+#: Smallest text height (points on the page) that counts as shown; the blank's fields use 9 pt.
+MIN_SIZE = 3.0
+#: A colour this light (0 black .. 1 white) on the blank's near-white boxes is not legible.
+MAX_LIGHTNESS = 0.85
+_HIDDEN_FLAGS = 0b100010  # /F Hidden (2) and NoView (32)
+_MAX_FIELDS = 500
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    field: str
+    message: str
+
+
+@dataclass
+class _Glyph:
+    text: str
+    visible: bool
+    beyond_right: bool  # hidden only because it runs past the right edge
+
+
+def check(doc: Any) -> list[Mismatch]:
+    """Fields of a pdfminer document whose appearance does not show their value, in schema order."""
+    from pdfminer.pdftypes import resolve1
+
+    acroform = resolve1(doc.catalog.get("AcroForm"))
+    if not isinstance(acroform, dict):
+        return []
+    need_appearances = resolve1(acroform.get("NeedAppearances")) is True
+    from pdfminer.pdfinterp import PDFResourceManager
+
+    manager = PDFResourceManager(caching=True)  # one per document: each font is parsed once
+    found: list[Mismatch] = []
+    for name, node, widgets in _terminal_fields(acroform):
+        spec = FIELDS_BY_NAME.get(name)
+        if spec is None or name in IDENTITY_FIELDS:
+            continue  # unknown fields are form_altered; the identity fields are hidden and fixed
+        for widget in widgets:
+            problem = _widget_problem(spec, node, widget, need_appearances, acroform, manager)
+            if problem:
+                found.append(Mismatch(name, f"{name}: {problem}"))
+                break
+    order = {name: i for i, name in enumerate(FIELDS_BY_NAME)}
+    return sorted(found, key=lambda m: order[m.field])
+
+
+def _terminal_fields(acroform: dict) -> Iterator[tuple[str, dict, list[dict]]]:
+    """(full name, field dictionary, its widgets) of every terminal field."""
+    from pdfminer.pdftypes import resolve1
+
+    count = 0
+
+    def walk(refs: Any, parent: str, depth: int) -> Iterator[tuple[str, dict, list[dict]]]:
+        nonlocal count
+        refs = resolve1(refs)
+        if not isinstance(refs, list) or depth > 32:
+            return
+        for ref in refs:
+            node = resolve1(ref)
+            count += 1
+            if not isinstance(node, dict) or count > _MAX_FIELDS:
+                continue
+            partial = _text(node.get("T"))
+            name = f"{parent}.{partial}" if parent and partial else (partial or parent)
+            kids = [resolve1(k) for k in resolve1(node.get("Kids")) or []] if "Kids" in node else []
+            if any(isinstance(k, dict) and "T" in k for k in kids):
+                yield from walk(node.get("Kids"), name, depth + 1)
+            elif name:
+                yield name, node, [k for k in kids if isinstance(k, dict)] or [node]
+
+    yield from walk(acroform.get("Fields"), "", 0)
+
+
+def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool, acroform: dict,
+                    manager: Any) -> str | None:
+    from pdfminer.pdftypes import resolve1
+
+    if (_int(widget.get("F")) & _HIDDEN_FLAGS) and spec.kind != "checkbox":
+        return "the widget that shows the value is hidden"
+    normal = resolve1((resolve1(widget.get("AP")) or {}).get("N")) if isinstance(resolve1(widget.get("AP")), dict) else None
+    if spec.kind == "checkbox":
+        return _checkbox_problem(node, widget, normal, manager)
+    expected = _shown_value(spec, node)
+    if normal is None:
+        if need_appearances or not expected:
+            return None  # the viewer draws /V itself
+        return f"stores {expected!r} but has no appearance"
+    if isinstance(normal, dict) and not hasattr(normal, "get_data"):
+        return "a text appearance with states"
+    drawn = _drawn(normal, widget, acroform, manager)
+    if drawn is None:
+        return "its appearance cannot be read"
+    if _same(drawn, expected):
+        return None
+    return f"shows {_shown(drawn)!r} but stores {expected or ''!r}"
+
+
+def _shown_value(spec: Any, node: dict) -> list[str]:
+    """The texts that may be drawn for the stored value (a choice: its display text or export value)."""
+    from pdfminer.pdftypes import resolve1
+
+    value = _text(_inherited(node, "V"))
+    if spec.kind not in ("choice", "country") or value is None:
+        return [value or ""]
+    texts = [value]
+    for option in resolve1(_inherited(node, "Opt")) or []:
+        option = resolve1(option)
+        if isinstance(option, list) and len(option) == 2:
+            export, display = _text(option[0]), _text(option[1])
+            if value in (export, display):
+                texts = [t for t in (display, export) if t]
+    return texts
+
+
+def _checkbox_problem(node: dict, widget: dict, normal: Any, manager: Any) -> str | None:
+    from pdfminer.pdftypes import resolve1
+
+    value = _name(_inherited(node, "V"))
+    state = _name(widget.get("AS"))
+    if value is not None and state is not None and value != state:
+        return f"stores {value} but shows state {state}"
+    checked = (value or state or "Off") != "Off"
+    if not isinstance(normal, dict) or hasattr(normal, "get_data"):
+        return "its appearance has no states" if checked else None
+    stream = resolve1(normal.get(state)) if state else None
+    marked = stream is not None and _draws_mark(stream, widget, manager)
+    if marked != checked:
+        return "stores checked but is drawn unchecked" if checked else "stores unchecked but is drawn checked"
+    return None
+
+
+# -- reading an appearance with pdfminer --------------------------------------------------------
+
+
+def _drawn(stream: Any, widget: dict, acroform: dict, manager: Any) -> list[_Glyph] | None:
+    try:
+        device = _render(stream, widget, acroform, manager)
+    except Exception:
+        return None
+    return device.glyphs
+
+
+def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
+    try:
+        device = _render(stream, widget, {}, manager)
+    except Exception:
+        return False
+    return device.painted or any(g.visible for g in device.glyphs)
+
+
+def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
+    from pdfminer.pdftypes import resolve1
+
+    bbox = [float(resolve1(v)) for v in resolve1(stream.get("BBox")) or [0, 0, 0, 0]]
+    matrix = [float(resolve1(v)) for v in resolve1(stream.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
+    rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
+    scale = _scale(bbox, matrix, rect)
+    resources = resolve1(stream.get("Resources")) or resolve1(acroform.get("DR")) or {}
+    device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
+                                    max(bbox[0], bbox[2]), max(bbox[1], bbox[3])), scale=scale)
+    interpreter = _Interpreter(manager, device)
+    interpreter.render_contents(resources, [stream])
+    return device
+
+
+def _scale(bbox: list[float], matrix: list[float], rect: list[float]) -> float:
+    """How much the widget scales the appearance (PDF 32000 12.5.5: BBox x Matrix fitted to Rect)."""
+    a, b, c, d, e, f = matrix
+    corners = [(x * a + y * c + e, x * b + y * d + f) for x in (bbox[0], bbox[2]) for y in (bbox[1], bbox[3])]
+    width = max(p[0] for p in corners) - min(p[0] for p in corners)
+    height = max(p[1] for p in corners) - min(p[1] for p in corners)
+    if width <= 0 or height <= 0:
+        return 0.0
+    scale_x = abs(rect[2] - rect[0]) / width
+    scale_y = abs(rect[3] - rect[1]) / height
+    return min(scale_x * (a * a + b * b) ** 0.5, scale_y * (c * c + d * d) ** 0.5)
+
+
+def _device_classes():
+    from pdfminer.converter import PDFLayoutAnalyzer
+    from pdfminer.pdfinterp import PDFPageInterpreter
+    from pdfminer.utils import apply_matrix_pt
+
+    class Device(PDFLayoutAnalyzer):
+        """Collects each glyph with whether a person would see it, and whether anything is painted."""
+
+        def __init__(self, manager, clip, scale):
+            super().__init__(manager, pageno=1, laparams=None)
+            self.glyphs: list[_Glyph] = []
+            self.painted = False
+            self.clip = clip
+            self.scale = scale
+            self.render_mode = 0
+            self.begin_page(_Page(clip), (1, 0, 0, 1, 0, 0))
+
+        def render_string(self, textstate, seq, ncs, graphicstate):
+            self.render_mode = textstate.render
+            super().render_string(textstate, seq, ncs, graphicstate)
+
+        def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate):
+            before = len(self.cur_item._objs)
+            advance = super().render_char(matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate)
+            for item in self.cur_item._objs[before:]:
+                self.glyphs.append(self._glyph(item, graphicstate))
+            return advance
+
+        def _glyph(self, item, graphicstate) -> _Glyph:
+            x0, y0, x1, y1 = self.clip
+            cx, cy = (item.x0 + item.x1) / 2, (item.y0 + item.y1) / 2
+            colour = graphicstate.scolor if self.render_mode in (1, 5) else graphicstate.ncolor
+            legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
+                       and _lightness(colour) <= MAX_LIGHTNESS)
+            inside = x0 <= cx <= x1 and y0 <= cy <= y1
+            beyond_right = legible and cx > x1 and y0 <= cy <= y1
+            return _Glyph(item.get_text(), legible and inside, beyond_right)
+
+        def paint_path(self, gstate, stroke, fill, evenodd, path):
+            colour = gstate.ncolor if fill else gstate.scolor
+            if (stroke or fill) and _lightness(colour) <= MAX_LIGHTNESS and self._inside(path):
+                self.painted = True
+
+        def _inside(self, path) -> bool:
+            x0, y0, x1, y1 = self.clip
+            points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
+            return any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points)
+
+    class Interpreter(PDFPageInterpreter):
+        """pdfminer's interpreter plus rectangular clipping (``re W``), saved and restored by q/Q."""
+
+        def init_state(self, ctm):
+            super().init_state(ctm)
+            self.clips: list = []
+
+        def do_q(self):
+            self.clips.append(self.device.clip)
+            super().do_q()
+
+        def do_Q(self):
+            if self.clips:
+                self.device.clip = self.clips.pop()
+            super().do_Q()
+
+        def do_W(self):
+            points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in self.curpath if len(seg) >= 3]
+            if not points:
+                return
+            x0, y0, x1, y1 = self.device.clip
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            self.device.clip = (max(x0, min(xs)), max(y0, min(ys)), min(x1, max(xs)), min(y1, max(ys)))
+
+        do_W_a = do_W
+
+        def dup(self):
+            return self.__class__(self.rsrcmgr, self.device)
+
+    return Device, Interpreter
+
+
+class _Page:
+    """What PDFLayoutAnalyzer.begin_page reads from a page."""
+
+    def __init__(self, box):
+        self.mediabox = self.cropbox = box
+        self.pageid = 0
+        self.rotate = 0
+
+
+def _lightness(colour: Any) -> float:
+    values = colour if isinstance(colour, (list, tuple)) else [colour]
+    try:
+        nums = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return 0.0  # a pattern or named colour: assume visible
+    if len(nums) == 1:
+        return nums[0]
+    if len(nums) == 3:
+        return min(nums)
+    if len(nums) == 4:
+        return 1 - max(nums)
+    return 0.0
+
+
+_classes: tuple | None = None
+
+
+def _Device(manager, clip, scale):  # noqa: N802  (built lazily: pdfminer is imported on first use)
+    global _classes
+    _classes = _classes or _device_classes()
+    return _classes[0](manager, clip, scale)
+
+
+def _Interpreter(manager, device):  # noqa: N802
+    return _classes[1](manager, device)
+
+
+# -- comparing ----------------------------------------------------------------------------------
+
+
+def _same(glyphs: list[_Glyph], expected: list[str]) -> bool:
+    """The drawn text is one of the expected texts, and no hidden glyph precedes a visible one."""
+    drawn = [g for g in glyphs if g.visible or g.beyond_right]
+    if any(not g.visible and not g.beyond_right for g in glyphs if not _blank(g.text)):
+        return False  # an invisible, tiny, white or clipped glyph that is not just overflow
+    seen_overflow = False
+    for g in drawn:
+        if g.beyond_right:
+            seen_overflow = True
+        elif seen_overflow and not _blank(g.text):
+            return False
+    text = _squeeze("".join(g.text for g in drawn))
+    return any(text == _squeeze(e) for e in expected)
+
+
+def _shown(glyphs: list[_Glyph]) -> str:
+    return unicodedata.normalize("NFC", "".join(g.text for g in glyphs if g.visible)).strip()
+
+
+def _squeeze(text: str) -> str:
+    """NFC and trimmed, as forms.rules normalise, and without spaces (readers kern words apart)."""
+    return "".join(unicodedata.normalize("NFC", text).split())
+
+
+def _blank(text: str) -> bool:
+    return not text.strip()
+
+
+def _inherited(node: dict, key: str) -> Any:
+    from pdfminer.pdftypes import resolve1
+
+    for _ in range(32):
+        if not isinstance(node, dict):
+            return None
+        if key in node:
+            return node[key]
+        node = resolve1(node.get("Parent"))
+    return None
+
+
+def _int(obj: Any) -> int:
+    from pdfminer.pdftypes import resolve1
+
+    obj = resolve1(obj)
+    return obj if isinstance(obj, int) else 0
+
+
+def _name(obj: Any) -> str | None:
+    from forms.extract import _name as name
+
+    return name(obj)
+
+
+def _text(obj: Any) -> str | None:
+    from forms.extract import _text as text
+
+    return text(obj)

@@ -1,0 +1,350 @@
+"""Template conformance: is the signed revision the bank's blank form, only filled in and signed?
+
+FORM.md, "What the customer saw is what is applied": the signed revision must be the blank of
+the ``form_version`` it names plus only what a PDF reader does when a customer fills it in and
+what a signing tool does when it signs. Anything else is ``form_altered``, naming what differs.
+
+Structures are compared, not bytes (readers rewrite files): :func:`structure` flattens a document
+(as pyHanko's resolver of the signed revision sees it) into ``path -> canonical value``: the
+catalog's entries, the AcroForm's entries, every field (by its full name, escaped so that
+``"phone "`` and ``"phone\\xa0"`` are not ``"phone"``) with all its keys, every page's entries with
+its decoded content and its resources (fonts and XObjects hashed after decoding), and every
+page's annotations named by the field they belong to. The published blanks' structures are
+committed in ``verify/published/`` (a test renders them again and must get the same), so a
+decision never renders a blank and an accidental change of the blank fails a test, not customers.
+
+What may differ from the blank is declared below, each entry measured from a real filler or
+signer (see the README, "Template conformance").
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from forms.schema import FORM_VERSION, IDENTITY_FIELDS, SIGNATURE_FIELD
+
+PUBLISHED_DIR = Path(__file__).with_name("published")
+#: Every published (form_version, lang) whose blank is accepted; a retired one is removed here.
+PUBLISHED: tuple[tuple[str, str], ...] = ((FORM_VERSION, "lv"), (FORM_VERSION, "en"))
+
+#: What a reader writes into a field when the customer fills it in (value, checkbox state,
+#: selected option indices /I, regenerated appearance). /AP of checkboxes is compared by its state names only (see _field).
+FILLED_KEYS = frozenset({"/V", "/AS", "/AP", "/I"})
+#: What a signing tool writes into the signature field it signs.
+SIGNED_KEYS = frozenset({"/V", "/AP", "/AS", "/Lock", "/SV"})
+#: AcroForm entries a reader or signer may set: /NeedAppearances (readers that do not draw),
+#: /SigFlags (signers), /DR (readers add the font they drew a value with; see _acroform).
+ACROFORM_MAY_SET = frozenset({"/NeedAppearances", "/SigFlags"})
+#: Catalog entries a reader or signer may add or rewrite: XMP metadata (its /FormId and
+#: /FormVersion are checked by forms.rules), DocMDP permissions and the version/extension
+#: markers of a PAdES signer.
+CATALOG_MAY_SET = frozenset({"/Metadata", "/Perms", "/Version", "/Extensions"})
+#: Field types whose values are fixed by the blank (the hidden identity fields).
+_FIXED_FIELDS = frozenset(IDENTITY_FIELDS)
+_MAX_DEPTH = 40
+_MAX_NODES = 20000
+_MAX_NAMED = 5  # differences named in the message
+
+
+class ConformanceError(Exception):
+    """The structure cannot be walked (cycles, too deep, too big): never the bank's form."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str
+    what: str  # "added", "removed", "changed"
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.what}"
+
+
+# -- canonical values ---------------------------------------------------------------------------
+
+
+class _Canon:
+    """Canonical, bounded text for PDF objects; an indirect object's text is computed once."""
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[int, int], str] = {}
+        self.nodes = 0
+
+    def __call__(self, obj: Any, depth: int = 0, skip: frozenset[str] = frozenset()) -> str:
+        from pyhanko.pdf_utils import generic
+
+        self.nodes += 1
+        if self.nodes > _MAX_NODES or depth > _MAX_DEPTH:
+            raise ConformanceError("the document's objects nest too deeply or are too many")
+        if isinstance(obj, generic.IndirectObject):
+            key = (obj.idnum, obj.generation)
+            if key in self.memo:
+                return self.memo[key]
+            self.memo[key] = "<cycle>"
+            text = self(obj.get_object(), depth + 1, skip)
+            self.memo[key] = text
+            return text
+        if isinstance(obj, generic.StreamObject):
+            head = self._dict(obj, depth, skip | {"/Length", "/Filter", "/DecodeParms", "/DL"})
+            return _short(f"stream{head}:{hashlib.sha256(obj.data).hexdigest()}")
+        if isinstance(obj, generic.DictionaryObject):
+            return _short(self._dict(obj, depth, skip))
+        if isinstance(obj, generic.ArrayObject):
+            return _short("[" + ",".join(self(v, depth + 1) for v in obj) + "]")
+        if isinstance(obj, generic.BooleanObject):
+            return "true" if obj else "false"
+        if isinstance(obj, (generic.FloatObject, generic.NumberObject)):
+            return _number(obj)
+        if isinstance(obj, generic.NameObject):
+            return str(obj)
+        if isinstance(obj, (generic.TextStringObject, generic.ByteStringObject)):
+            return ascii(str(obj)) if isinstance(obj, generic.TextStringObject) else f"<{bytes(obj).hex()}>"
+        if isinstance(obj, generic.NullObject) or obj is None:
+            return "null"
+        return ascii(obj)
+
+    def _dict(self, obj: Any, depth: int, skip: frozenset[str]) -> str:
+        items = sorted((str(k), obj.raw_get(k)) for k in obj if str(k) not in skip and str(k) not in ("/Parent", "/P"))
+        return "{" + ",".join(f"{k}:{self(v, depth + 1)}" for k, v in items) + "}"
+
+
+def _get(obj: Any, key: str) -> Any:
+    """``obj[key]`` dereferenced, or None (pyHanko's ``get`` returns indirect references)."""
+    return obj[key] if key in obj else None
+
+
+def _number(obj: Any) -> str:
+    value = round(float(obj), 3)
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _short(text: str) -> str:
+    """Keep committed fingerprints readable: long values become their digest."""
+    return text if len(text) <= 120 else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- the structure of a document ----------------------------------------------------------------
+
+
+def structure(root: Any) -> dict[str, str]:
+    """``path -> canonical value`` of a document's catalog, form and pages (pyHanko objects)."""
+    canon = _Canon()
+    out: dict[str, str] = {}
+    pages = list(_pages(root["/Pages"]))
+    page_index = {(ref.idnum, ref.generation): i for i, (ref, _) in enumerate(pages)}
+    for key in root:
+        if str(key) not in ("/Pages", "/AcroForm", "/Type"):
+            out[f"catalog {key}"] = canon(root.raw_get(key))
+    acroform = _get(root, "/AcroForm")
+    widgets: dict[tuple[int, int], str] = {}
+    if acroform is not None:
+        for key in acroform:
+            if str(key) != "/Fields":
+                out[f"acroform {key}"] = canon(acroform.raw_get(key))
+        for name, ref, node in _fields(acroform.raw_get("/Fields")):
+            if ref is not None:
+                widgets[(ref.idnum, ref.generation)] = name
+            out.update(_field(canon, name, node, page_index))
+    out["pages"] = str(len(pages))
+    for i, (ref, page) in enumerate(pages, start=1):
+        for key in page:
+            if str(key) in ("/Parent", "/Annots", "/Contents", "/Type"):
+                continue
+            out[f"page {i} {key}"] = canon(page.raw_get(key))
+        out[f"page {i} /Contents"] = _contents(page)
+        for j, annot in enumerate(_get(page, "/Annots") or []):
+            label = _annotation(canon, annot, widgets)
+            out[f"page {i} annotation {label}"] = "present" if label in widgets.values() else canon(annot)
+    return out
+
+
+def _pages(node: Any, depth: int = 0) -> Iterator[tuple[Any, Any]]:
+    from pyhanko.pdf_utils import generic
+
+    if depth > _MAX_DEPTH:
+        raise ConformanceError("the page tree is too deep")
+    for ref in node["/Kids"]:
+        kid = ref.get_object()
+        if _get(kid, "/Type") == "/Pages":
+            yield from _pages(kid, depth + 1)
+        else:
+            if not isinstance(ref, generic.IndirectObject):
+                raise ConformanceError("a page is not an indirect object")
+            yield ref, kid
+
+
+def _fields(refs: Any, parent: str = "", depth: int = 0) -> Iterator[tuple[str, Any, Any]]:
+    """(full name, reference, dictionary) of every field and widget node, parents first."""
+    from pyhanko.pdf_utils import generic
+
+    if depth > _MAX_DEPTH:
+        raise ConformanceError("the field tree is too deep")
+    refs = refs.get_object() if isinstance(refs, generic.IndirectObject) else refs
+    for k, ref in enumerate(refs or []):
+        node = ref.get_object()
+        partial = _get(node, "/T")
+        name = _escaped(partial) if partial is not None else f"{parent}#widget{k}"
+        if parent and partial is not None:
+            name = f"{parent}.{name}"
+        yield name, ref if isinstance(ref, generic.IndirectObject) else None, node
+        if "/Kids" in node:
+            yield from _fields(node.raw_get("/Kids"), name, depth + 1)
+
+
+def _escaped(text: Any) -> str:
+    """A field name as text with every non-printable-ASCII character escaped (NBSP, trailing space)."""
+    name = ascii(str(text))[1:-1]
+    return name.replace(" ", "\\x20") if name != name.strip() else name
+
+
+def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, str]:
+    out: dict[str, str] = {f"field {name}": "present"}
+    for key in node:
+        key = str(key)
+        if key in ("/Parent", "/Kids"):
+            continue
+        if key == "/P":
+            page = node.raw_get("/P")
+            out[f"field {name} /P"] = f"page {page_index.get((getattr(page, 'idnum', None), getattr(page, 'generation', 0)), '?')}"
+        elif key == "/AP" and _get(node, "/FT") == "/Btn":
+            out[f"field {name} /AP"] = _states(node["/AP"])
+        else:
+            out[f"field {name} {key}"] = canon(node.raw_get(key))
+    if "/Kids" in node:
+        out[f"field {name} /Kids"] = str(len(node["/Kids"]))
+    return out
+
+
+def _states(ap: Any) -> str:
+    """A checkbox's appearance states per kind (/N, /D): the names, not the drawings."""
+    return ";".join(f"{kind}:{','.join(sorted(str(s) for s in ap[kind]))}" for kind in sorted(ap)
+                    if hasattr(ap[kind], "keys"))
+
+
+def _annotation(canon: _Canon, annot: Any, widgets: dict) -> str:
+    ref = (getattr(annot, "idnum", None), getattr(annot, "generation", 0))
+    if ref in widgets:
+        return widgets[ref]
+    return "unnamed:" + hashlib.sha256(canon(annot).encode()).hexdigest()[:12]
+
+
+def _contents(page: Any) -> str:
+    contents = _get(page, "/Contents")
+    streams = contents if isinstance(contents, list) else [contents] if contents is not None else []
+    digest = hashlib.sha256()
+    for stream in streams:
+        digest.update(stream.get_object().data)
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+# -- published blanks ---------------------------------------------------------------------------
+
+
+def published_path(version: str, lang: str) -> Path:
+    return PUBLISHED_DIR / f"{version}-{lang}.json"
+
+
+@functools.lru_cache(maxsize=None)
+def published_structure(version: str, lang: str) -> dict[str, str]:
+    """The committed structure of a published blank (see :func:`write_published`)."""
+    return json.loads(published_path(version, lang).read_text(encoding="utf-8"))
+
+
+def blank_structure(lang: str) -> dict[str, str]:
+    """Today's blank for ``lang``, rendered and flattened (tests and :func:`write_published`)."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from forms.blank import render_blank
+
+    return structure(PdfFileReader(io.BytesIO(render_blank(lang)), strict=True).root)
+
+
+def write_published(version: str = FORM_VERSION) -> list[Path]:
+    """Record today's blanks as the published ``version`` (run once, when a version is published)."""
+    paths = []
+    for lang in ("lv", "en"):
+        path = published_path(version, lang)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(blank_structure(lang), indent=1, sort_keys=True, ensure_ascii=True) + "\n",
+                        encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+# -- the comparison -----------------------------------------------------------------------------
+
+
+def differences(expected: dict[str, str], actual: dict[str, str]) -> list[Difference]:
+    """What the signed revision changes beyond filling in and signing, in a stable order."""
+    signature = f"field {SIGNATURE_FIELD}"
+    added_sig = _added_signature_fields(expected, actual)
+    out: list[Difference] = []
+    for path in sorted(set(expected) | set(actual)):
+        old, new = expected.get(path), actual.get(path)
+        if old == new or _allowed(path, old, new, signature, added_sig):
+            continue
+        out.append(Difference(path, "added" if old is None else "removed" if new is None else "changed"))
+    return out
+
+
+def _allowed(path: str, old: str | None, new: str | None, signature: str, added_sig: set[str]) -> bool:
+    head, _, key = path.rpartition(" ")
+    if path.startswith("field "):
+        name = path[len("field "):].split(" ")[0]
+        if f"field {name}" in added_sig:
+            return True
+        if head == signature:
+            return key in SIGNED_KEYS
+        return key in FILLED_KEYS and name not in _FIXED_FIELDS
+    if path.startswith("page ") and " annotation " in path:
+        name = path.split(" annotation ", 1)[1]
+        return old is None and f"field {name}" in added_sig
+    if head == "acroform":
+        return key in ACROFORM_MAY_SET or (key == "/DR" and new is not None)
+    if head == "catalog":
+        return key in CATALOG_MAY_SET
+    return False
+
+
+def _added_signature_fields(expected: dict[str, str], actual: dict[str, str]) -> set[str]:
+    """New top-level signature fields a signing tool added (it did not use customer_signature)."""
+    added = set()
+    for path, value in actual.items():
+        if path.startswith("field ") and path.endswith(" /FT") and value == "/Sig":
+            head = path[: -len(" /FT")]
+            if head not in expected and "." not in head[len("field "):]:
+                added.add(head)
+    return added
+
+
+def check(root: Any, claimed_version: str | None) -> list[Difference] | None:
+    """Differences between the document and the nearest published blank of its claimed version.
+
+    None when the version is not published (forms.rules reports ``unknown_form`` then).
+    Raises :class:`ConformanceError` on a structure that cannot be walked.
+    """
+    candidates = [lang for version, lang in PUBLISHED if version == claimed_version]
+    if not candidates:
+        return None
+    actual = structure(root)
+    found = [differences(published_structure(claimed_version, lang), actual) for lang in candidates]
+    return min(found, key=len)
+
+
+def describe(found: Iterable[Difference]) -> str:
+    found = list(found)
+    named = "; ".join(str(d) for d in found[:_MAX_NAMED])
+    more = f" and {len(found) - _MAX_NAMED} more" if len(found) > _MAX_NAMED else ""
+    return f"the form differs from the bank's blank: {named}{more}"
+
+
+if __name__ == "__main__":  # python -m verify.conformance: record the published blanks
+    for written in write_published():
+        print(written)
