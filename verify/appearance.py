@@ -109,9 +109,9 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
         return _checkbox_problem(node, widget, normal, manager)
     expected = _shown_value(spec, node)
     if normal is None:
-        if need_appearances or not expected:
+        if need_appearances or not expected[0]:
             return None  # the viewer draws /V itself
-        return f"stores {expected!r} but has no appearance"
+        return f"stores {expected[0]!r} but has no appearance"
     if isinstance(normal, dict) and not hasattr(normal, "get_data"):
         return "a text appearance with states"
     drawn = _drawn(normal, widget, acroform, manager)
@@ -119,7 +119,7 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
         return "its appearance cannot be read"
     if _same(drawn, expected):
         return None
-    return f"shows {_shown(drawn)!r} but stores {expected or ''!r}"
+    return f"shows {_shown(drawn)!r} but stores {expected[0]!r}"
 
 
 def _shown_value(spec: Any, node: dict) -> list[str]:

@@ -38,12 +38,16 @@ FILLED_KEYS = frozenset({"/V", "/AS", "/AP", "/I"})
 #: What a signing tool writes into the signature field it signs.
 SIGNED_KEYS = frozenset({"/V", "/AP", "/AS", "/Lock", "/SV"})
 #: AcroForm entries a reader or signer may set: /NeedAppearances (readers that do not draw),
-#: /SigFlags (signers), /DR (readers add the font they drew a value with; see _acroform).
+#: /SigFlags (signers). In /DR a reader may add a font it drew a value with (see _allowed).
 ACROFORM_MAY_SET = frozenset({"/NeedAppearances", "/SigFlags"})
 #: Catalog entries a reader or signer may add or rewrite: XMP metadata (its /FormId and
 #: /FormVersion are checked by forms.rules), DocMDP permissions and the version/extension
 #: markers of a PAdES signer.
 CATALOG_MAY_SET = frozenset({"/Metadata", "/Perms", "/Version", "/Extensions"})
+#: The bank's personal pre-filled variant (issue 13, ``forms.prefill.personal_form``) sets the
+#: ReadOnly flag (Ff bit 1) on exactly these identity fields, nothing else.
+PREFILLED_READ_ONLY = frozenset({"id_country", "personal_code", "first_name", "last_name", "date_of_birth"})
+_READ_ONLY = 1
 #: Field types whose values are fixed by the blank (the hidden identity fields).
 _FIXED_FIELDS = frozenset(IDENTITY_FIELDS)
 _MAX_DEPTH = 40
@@ -90,7 +94,8 @@ class _Canon:
             return text
         if isinstance(obj, generic.StreamObject):
             head = self._dict(obj, depth, skip | {"/Length", "/Filter", "/DecodeParms", "/DL"})
-            return _short(f"stream{head}:{hashlib.sha256(obj.data).hexdigest()}")
+            data = _without_font_dates(obj.data) if "/Length1" in obj else obj.data
+            return _short(f"stream{head}:{hashlib.sha256(data).hexdigest()}")
         if isinstance(obj, generic.DictionaryObject):
             return _short(self._dict(obj, depth, skip))
         if isinstance(obj, generic.ArrayObject):
@@ -110,6 +115,31 @@ class _Canon:
     def _dict(self, obj: Any, depth: int, skip: frozenset[str]) -> str:
         items = sorted((str(k), obj.raw_get(k)) for k in obj if str(k) not in skip and str(k) not in ("/Parent", "/P"))
         return "{" + ",".join(f"{k}:{self(v, depth + 1)}" for k, v in items) + "}"
+
+
+def _without_font_dates(data: bytes) -> bytes:
+    """An embedded TrueType program without its 'head' dates and checksums.
+
+    The blank's field font is subset at render time and fontTools stamps the time into 'head';
+    copies of the same published blank downloaded at different times differ only there.
+    """
+    import struct
+
+    if len(data) < 12 or data[:4] not in (b"\x00\x01\x00\x00", b"true"):
+        return data
+    out = bytearray(data)
+    tables = struct.unpack(">H", data[4:6])[0]
+    for i in range(min(tables, 64)):
+        record = 12 + 16 * i
+        if record + 16 > len(data):
+            break
+        if data[record:record + 4] == b"head":
+            offset = struct.unpack(">I", data[record + 8:record + 12])[0]
+            out[record + 4:record + 8] = bytes(4)  # the table's checksum
+            if offset + 36 <= len(data):
+                out[offset + 8:offset + 12] = bytes(4)  # checkSumAdjustment
+                out[offset + 20:offset + 36] = bytes(16)  # created, modified
+    return bytes(out)
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -137,15 +167,23 @@ def structure(root: Any) -> dict[str, str]:
     pages = list(_pages(root["/Pages"]))
     page_index = {(ref.idnum, ref.generation): i for i, (ref, _) in enumerate(pages)}
     for key in root:
-        if str(key) not in ("/Pages", "/AcroForm", "/Type"):
+        if str(key) == "/Metadata":  # dated XMP, rewritten by readers; its ids are forms.rules' business
+            out["catalog /Metadata"] = "present"
+        elif str(key) not in ("/Pages", "/AcroForm", "/Type"):
             out[f"catalog {key}"] = canon(root.raw_get(key))
     acroform = _get(root, "/AcroForm")
     widgets: dict[tuple[int, int], str] = {}
     if acroform is not None:
         for key in acroform:
-            if str(key) != "/Fields":
+            if str(key) == "/DR":
+                out.update(_resources(canon, acroform["/DR"]))
+            elif str(key) != "/Fields":
                 out[f"acroform {key}"] = canon(acroform.raw_get(key))
+        seen: dict[str, int] = {}
         for name, ref, node in _fields(acroform.raw_get("/Fields")):
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:  # two fields of one name: the last one read would win
+                name = f"{name}#{seen[name]}"
             if ref is not None:
                 widgets[(ref.idnum, ref.generation)] = name
             out.update(_field(canon, name, node, page_index))
@@ -159,6 +197,14 @@ def structure(root: Any) -> dict[str, str]:
         for j, annot in enumerate(_get(page, "/Annots") or []):
             label = _annotation(canon, annot, widgets)
             out[f"page {i} annotation {label}"] = "present" if label in widgets.values() else canon(annot)
+    return out
+
+
+def _resources(canon: _Canon, dr: Any) -> dict[str, str]:
+    """The AcroForm's default resources, each font on its own (a reader may add the one it drew with)."""
+    out = {"acroform /DR": canon(dr, skip=frozenset({"/Font"}))}
+    for name in _get(dr, "/Font") or {}:
+        out[f"acroform /DR /Font {name}"] = canon(dr["/Font"].raw_get(name))
     return out
 
 
@@ -302,15 +348,26 @@ def _allowed(path: str, old: str | None, new: str | None, signature: str, added_
             return True
         if head == signature:
             return key in SIGNED_KEYS
+        if key == "/Ff" and name in PREFILLED_READ_ONLY:
+            return _read_only_added(old, new)
         return key in FILLED_KEYS and name not in _FIXED_FIELDS
     if path.startswith("page ") and " annotation " in path:
         name = path.split(" annotation ", 1)[1]
         return old is None and f"field {name}" in added_sig
+    if head == "acroform /DR /Font":
+        return old is None  # a font a reader added to draw a value; the blank's fonts never change
     if head == "acroform":
-        return key in ACROFORM_MAY_SET or (key == "/DR" and new is not None)
+        return key in ACROFORM_MAY_SET
     if head == "catalog":
         return key in CATALOG_MAY_SET
     return False
+
+
+def _read_only_added(old: str | None, new: str | None) -> bool:
+    try:
+        return int(new) == int(old or 0) | _READ_ONLY  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def _added_signature_fields(expected: dict[str, str], actual: dict[str, str]) -> set[str]:
