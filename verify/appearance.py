@@ -19,6 +19,7 @@ widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -335,7 +336,31 @@ def _same(glyphs: list[_Glyph], expected: list[str]) -> bool:
         elif seen_overflow and not _blank(g.text):
             return False
     text = _squeeze("".join(g.text for g in drawn))
-    return any(text == _squeeze(e) for e in expected)
+    return any(_drawn_as(text, _squeeze(e)) for e in expected)
+
+
+def _drawn_as(drawn: str, value: str) -> bool:
+    """``drawn`` is ``value``, except that a letter outside ASCII may be missing or a placeholder.
+
+    Readers draw with the field's 8-bit font: pdfium leaves out a letter it cannot encode, qpdf
+    draws "?", pdftk (iText) a glyph without a Unicode mapping (pdfminer's "(cid:N)"). Every
+    other character (digits, ASCII letters, @ + . -) must be drawn exactly.
+    """
+    if drawn == value:
+        return True
+    if not drawn:
+        return False
+    tokens = re.findall(r"\(cid:\d+\)|.", drawn, flags=re.S)
+    # reachable[j]: the value so far can be drawn as tokens[:j] (a linear-time matcher, no backtracking)
+    reachable = {0}
+    for c in value:
+        loose = ord(c) > 127 and c.isalpha()
+        step = {j + 1 for j in reachable if j < len(tokens)
+                and (tokens[j] == c or (loose and (tokens[j] == "?" or tokens[j].startswith("(cid:"))))}
+        reachable = step | reachable if loose else step
+        if not reachable:
+            return False
+    return len(tokens) in reachable
 
 
 def _shown(glyphs: list[_Glyph]) -> str:

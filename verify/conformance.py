@@ -33,8 +33,9 @@ PUBLISHED_DIR = Path(__file__).with_name("published")
 PUBLISHED: tuple[tuple[str, str], ...] = ((FORM_VERSION, "lv"), (FORM_VERSION, "en"))
 
 #: What a reader writes into a field when the customer fills it in (value, checkbox state,
-#: selected option indices /I, regenerated appearance). /AP of checkboxes is compared by its state names only (see _field).
-FILLED_KEYS = frozenset({"/V", "/AS", "/AP", "/I"})
+#: selected option indices /I, a list's scroll position /TI (pdftk), the widget's modification date
+#: /M (poppler, Acrobat), regenerated appearance). /AP of checkboxes is compared by its state names only (see _field).
+FILLED_KEYS = frozenset({"/V", "/AS", "/AP", "/I", "/TI", "/M"})
 #: What a signing tool writes into the signature field it signs.
 SIGNED_KEYS = frozenset({"/V", "/AP", "/AS", "/Lock", "/SV"})
 #: AcroForm entries a reader or signer may set: /NeedAppearances (readers that do not draw),
@@ -94,7 +95,8 @@ class _Canon:
             return text
         if isinstance(obj, generic.StreamObject):
             head = self._dict(obj, depth, skip | {"/Length", "/Filter", "/DecodeParms", "/DL"})
-            data = _without_font_dates(obj.data) if "/Length1" in obj else obj.data
+            data = b"" if not obj.encoded_data else obj.data  # qpdf keeps empty streams "FlateDecode"
+            data = _without_font_dates(data) if "/Length1" in obj else data
             return _short(f"stream{head}:{hashlib.sha256(data).hexdigest()}")
         if isinstance(obj, generic.DictionaryObject):
             return _short(self._dict(obj, depth, skip))
@@ -350,7 +352,9 @@ def _allowed(path: str, old: str | None, new: str | None, signature: str, added_
             return key in SIGNED_KEYS
         if key == "/Ff" and name in PREFILLED_READ_ONLY:
             return _read_only_added(old, new)
-        return key in FILLED_KEYS and name not in _FIXED_FIELDS
+        if name in _FIXED_FIELDS:
+            return key == "/AP"  # qpdf redraws the hidden identity fields too; their values are fixed
+        return key in FILLED_KEYS
     if path.startswith("page ") and " annotation " in path:
         name = path.split(" annotation ", 1)[1]
         return old is None and f"field {name}" in added_sig
