@@ -24,6 +24,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from pdfminer.pdftypes import resolve1
+
+from forms.extract import _name, _text
 from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
 
 #: Smallest text height (points on the page) that counts as shown; the blank's fields use 9 pt.
@@ -49,15 +52,11 @@ class _Glyph:
 
 def check(doc: Any) -> list[Mismatch]:
     """Fields of a pdfminer document whose appearance does not show their value, in schema order."""
-    from pdfminer.pdftypes import resolve1
-
     acroform = resolve1(doc.catalog.get("AcroForm"))
     if not isinstance(acroform, dict):
         return []
     need_appearances = resolve1(acroform.get("NeedAppearances")) is True
-    from pdfminer.pdfinterp import PDFResourceManager
-
-    manager = PDFResourceManager(caching=True)  # one per document: each font is parsed once
+    manager = _fonts_manager()
     found: list[Mismatch] = []
     for name, node, widgets in _terminal_fields(acroform):
         spec = FIELDS_BY_NAME.get(name)
@@ -74,8 +73,6 @@ def check(doc: Any) -> list[Mismatch]:
 
 def _terminal_fields(acroform: dict) -> Iterator[tuple[str, dict, list[dict]]]:
     """(full name, field dictionary, its widgets) of every terminal field."""
-    from pdfminer.pdftypes import resolve1
-
     count = 0
 
     def walk(refs: Any, parent: str, depth: int) -> Iterator[tuple[str, dict, list[dict]]]:
@@ -101,8 +98,6 @@ def _terminal_fields(acroform: dict) -> Iterator[tuple[str, dict, list[dict]]]:
 
 def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool, acroform: dict,
                     manager: Any) -> str | None:
-    from pdfminer.pdftypes import resolve1
-
     if (_int(widget.get("F")) & _HIDDEN_FLAGS) and spec.kind != "checkbox":
         return "the widget that shows the value is hidden"
     normal = resolve1((resolve1(widget.get("AP")) or {}).get("N")) if isinstance(resolve1(widget.get("AP")), dict) else None
@@ -125,24 +120,19 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
 
 def _shown_value(spec: Any, node: dict) -> list[str]:
     """The texts that may be drawn for the stored value (a choice: its display text or export value)."""
-    from pdfminer.pdftypes import resolve1
-
     value = _text(_inherited(node, "V"))
     if spec.kind not in ("choice", "country") or value is None:
         return [value or ""]
-    texts = [value]
     for option in resolve1(_inherited(node, "Opt")) or []:
         option = resolve1(option)
         if isinstance(option, list) and len(option) == 2:
             export, display = _text(option[0]), _text(option[1])
             if value in (export, display):
-                texts = [t for t in (display, export) if t]
-    return texts
+                return [t for t in (display, export) if t]  # the display text first
+    return [value]
 
 
 def _checkbox_problem(node: dict, widget: dict, normal: Any, manager: Any) -> str | None:
-    from pdfminer.pdftypes import resolve1
-
     value = _name(_inherited(node, "V"))
     state = _name(widget.get("AS"))
     if value is not None and state is not None and value != state:
@@ -169,16 +159,20 @@ def _drawn(stream: Any, widget: dict, acroform: dict, manager: Any) -> list[_Gly
 
 
 def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
-    try:
-        device = _render(stream, widget, {}, manager)
-    except Exception:
-        return False
-    return device.painted or any(g.visible for g in device.glyphs)
+    # the blank's checkboxes share their state drawings: each (drawing, widget size) is rendered once
+    rect = tuple(resolve1(widget.get("Rect")) or ())
+    key = (getattr(stream, "objid", None) or id(stream), tuple(round(float(resolve1(v)), 2) for v in rect[2:]),
+           tuple(round(float(resolve1(v)) - float(resolve1(w)), 2) for v, w in zip(rect[2:], rect[:2])))
+    if key not in manager.marks:
+        try:
+            device = _render(stream, widget, {}, manager)
+            manager.marks[key] = device.painted or any(g.visible for g in device.glyphs)
+        except Exception:
+            manager.marks[key] = False
+    return manager.marks[key]
 
 
 def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
-    from pdfminer.pdftypes import resolve1
-
     bbox = [float(resolve1(v)) for v in resolve1(stream.get("BBox")) or [0, 0, 0, 0]]
     matrix = [float(resolve1(v)) for v in resolve1(stream.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
     rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
@@ -284,6 +278,78 @@ def _device_classes():
     return Device, Interpreter
 
 
+#: Fonts parsed by pdfminer, by a digest of everything they are made of (dictionary, widths,
+#: encoding, embedded program, ToUnicode map): every filled copy of the blank carries the same
+#: field font, and parsing its ToUnicode map is most of an appearance check's cost.
+_FONTS: dict[str, Any] = {}
+_MAX_FONTS = 64
+
+
+def _fonts_manager():
+    """A pdfminer resource manager for one document whose fonts come from :data:`_FONTS`."""
+    from pdfminer.pdfinterp import PDFResourceManager
+
+    class Manager(PDFResourceManager):
+        def __init__(self):
+            super().__init__(caching=True)
+            self.marks: dict = {}
+
+        def get_font(self, objid, spec):
+            if objid is not None and objid in self._cached_fonts:
+                return self._cached_fonts[objid]
+            try:
+                key = _content_key(spec)
+            except Exception:
+                return super().get_font(objid, spec)
+            font = _FONTS.get(key)
+            if font is None:
+                font = super().get_font(None, spec)  # objid None: pdfminer parses it
+                if len(_FONTS) >= _MAX_FONTS:
+                    _FONTS.pop(next(iter(_FONTS)))
+                _FONTS[key] = font
+            if objid is not None:
+                self._cached_fonts[objid] = font
+            return font
+
+    return Manager()
+
+
+def _content_key(obj: Any) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    seen: set[int] = set()
+
+    def feed(o: Any, depth: int) -> None:
+        if depth > 12:
+            raise ValueError("too deep")
+        if hasattr(o, "objid") and not hasattr(o, "get_data"):  # a reference
+            if o.objid in seen:
+                digest.update(b"<seen>")
+                return
+            seen.add(o.objid)
+            o = resolve1(o)
+        if hasattr(o, "get_data"):  # a stream: its dictionary and decoded data
+            feed(o.attrs, depth + 1)
+            digest.update(b"stream" + hashlib.sha256(o.get_data()).digest())
+        elif isinstance(o, dict):
+            digest.update(b"{")
+            for k in sorted(o, key=str):
+                digest.update(repr(k).encode() + b":")
+                feed(o[k], depth + 1)
+            digest.update(b"}")
+        elif isinstance(o, list):
+            digest.update(b"[")
+            for v in o:
+                feed(v, depth + 1)
+            digest.update(b"]")
+        else:
+            digest.update(repr(o).encode() + b",")
+
+    feed(obj, 0)
+    return digest.hexdigest()
+
+
 class _Page:
     """What PDFLayoutAnalyzer.begin_page reads from a page."""
 
@@ -377,8 +443,6 @@ def _blank(text: str) -> bool:
 
 
 def _inherited(node: dict, key: str) -> Any:
-    from pdfminer.pdftypes import resolve1
-
     for _ in range(32):
         if not isinstance(node, dict):
             return None
@@ -389,19 +453,5 @@ def _inherited(node: dict, key: str) -> Any:
 
 
 def _int(obj: Any) -> int:
-    from pdfminer.pdftypes import resolve1
-
     obj = resolve1(obj)
     return obj if isinstance(obj, int) else 0
-
-
-def _name(obj: Any) -> str | None:
-    from forms.extract import _name as name
-
-    return name(obj)
-
-
-def _text(obj: Any) -> str | None:
-    from forms.extract import _text as text
-
-    return text(obj)

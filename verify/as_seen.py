@@ -22,7 +22,8 @@ def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: s
     """
     reasons: list[Reason] = []
     try:
-        view = reader if revision is None else reader.get_historical_resolver(revision)
+        latest = revision is None or revision == reader.xrefs.total_revisions - 1
+        view = reader if latest else reader.get_historical_resolver(revision)  # the reader's cache is warm
         found = conformance.check(view.root, form_version)
     except conformance.ConformanceError as exc:
         found = None

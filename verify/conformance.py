@@ -80,11 +80,13 @@ class _Canon:
         self.nodes = 0
 
     def __call__(self, obj: Any, depth: int = 0, skip: frozenset[str] = frozenset()) -> str:
-        from pyhanko.pdf_utils import generic
-
         self.nodes += 1
+        leaf = _LEAVES.get(type(obj))
+        if leaf is not None:  # most objects: names, numbers, strings (a dict lookup, no isinstance chain)
+            return leaf(obj)
         if self.nodes > _MAX_NODES or depth > _MAX_DEPTH:
             raise ConformanceError("the document's objects nest too deeply or are too many")
+        generic = _generic()
         if isinstance(obj, generic.IndirectObject):
             key = (obj.idnum, obj.generation)
             if key in self.memo:
@@ -101,22 +103,34 @@ class _Canon:
         if isinstance(obj, generic.DictionaryObject):
             return _short(self._dict(obj, depth, skip))
         if isinstance(obj, generic.ArrayObject):
-            return _short("[" + ",".join(self(v, depth + 1) for v in obj) + "]")
-        if isinstance(obj, generic.BooleanObject):
-            return "true" if obj else "false"
-        if isinstance(obj, (generic.FloatObject, generic.NumberObject)):
-            return _number(obj)
-        if isinstance(obj, generic.NameObject):
-            return str(obj)
-        if isinstance(obj, (generic.TextStringObject, generic.ByteStringObject)):
-            return ascii(str(obj)) if isinstance(obj, generic.TextStringObject) else f"<{bytes(obj).hex()}>"
-        if isinstance(obj, generic.NullObject) or obj is None:
+            return _short("[" + ",".join([self(v, depth + 1) for v in obj]) + "]")
+        if obj is None:
             return "null"
         return ascii(obj)
 
     def _dict(self, obj: Any, depth: int, skip: frozenset[str]) -> str:
         items = sorted((str(k), obj.raw_get(k)) for k in obj if str(k) not in skip and str(k) not in ("/Parent", "/P"))
-        return "{" + ",".join(f"{k}:{self(v, depth + 1)}" for k, v in items) + "}"
+        return "{" + ",".join([f"{k}:{self(v, depth + 1)}" for k, v in items]) + "}"
+
+
+@functools.lru_cache(maxsize=1)
+def _generic():
+    from pyhanko.pdf_utils import generic
+
+    return generic
+
+
+def _leaves() -> dict[type, Any]:
+    generic = _generic()
+    return {
+        generic.NameObject: str,
+        generic.NumberObject: lambda o: str(int(o)),
+        generic.FloatObject: _number,
+        generic.TextStringObject: lambda o: ascii(str(o)),
+        generic.ByteStringObject: lambda o: f"<{bytes(o).hex()}>",
+        generic.BooleanObject: lambda o: "true" if o else "false",
+        generic.NullObject: lambda o: "null",
+    }
 
 
 def _without_font_dates(data: bytes) -> bytes:
@@ -162,8 +176,13 @@ def _short(text: str) -> str:
 # -- the structure of a document ----------------------------------------------------------------
 
 
+_LEAVES: dict[type, Any] = {}
+
+
 def structure(root: Any) -> dict[str, str]:
     """``path -> canonical value`` of a document's catalog, form and pages (pyHanko objects)."""
+    if not _LEAVES:
+        _LEAVES.update(_leaves())
     canon = _Canon()
     out: dict[str, str] = {}
     pages = list(_pages(root["/Pages"]))
@@ -260,6 +279,10 @@ def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, s
             out[f"field {name} /P"] = f"page {page_index.get((getattr(page, 'idnum', None), getattr(page, 'generation', 0)), '?')}"
         elif key == "/AP" and _get(node, "/FT") == "/Btn":
             out[f"field {name} /AP"] = _states(node["/AP"])
+        elif key == "/AP" or (key == "/V" and _get(node, "/FT") == "/Sig"):
+            # a drawing (verify.appearance reads it) or a signature (verify.decision validates it):
+            # present or not is all the structure needs, and not parsing them keeps this cheap
+            out[f"field {name} {key}"] = "set"
         else:
             out[f"field {name} {key}"] = canon(node.raw_get(key))
     if "/Kids" in node:
