@@ -349,3 +349,19 @@ def test_choice_shows_another_option(sign):
         field(writer, "correspondence_channel")[NameObject("/V")] = TextStringObject("post")
 
     rejected(sign(other), "appearance_mismatch", "correspondence_channel")
+
+
+def test_pyhanko_static_text_filling_is_a_prefill_not_a_reader(pki, person_for, trust_policy, make_form):
+    """pyHanko's only field filler makes the field read-only and drops its /DA: not what a reader does."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.form_tools import populate_static_text_field
+    from pyhanko.pdf_utils.text import TextBoxStyle
+
+    values = {k: v for k, v in _good().items() if k != "employer"}
+    writer = IncrementalPdfFileWriter(io.BytesIO(make_form(values)))
+    populate_static_text_field(writer, "employer", TextBoxStyle(), "SIA Piemērs")
+    out = io.BytesIO()
+    writer.write(out)
+    report = decide(pki.sign_pdf(out.getvalue(), person_for(values)), trust_policy)
+    rejected(report, "form_altered")
+    assert "field employer /Ff changed" in report.reasons[0].message
