@@ -365,3 +365,20 @@ def test_pyhanko_static_text_filling_is_a_prefill_not_a_reader(pki, person_for, 
     report = decide(pki.sign_pdf(out.getvalue(), person_for(values)), trust_policy)
     rejected(report, "form_altered")
     assert "field employer /Ff changed" in report.reasons[0].message
+
+
+def test_prepared_signature_field_drawing_over_the_phone(sign):
+    """A second signature field whose drawing covers the phone box shows another number."""
+    def overlay(writer):
+        phone = field(writer, "phone")
+        node = _add_field(writer, "Signature1", "", widget=True)
+        node[NameObject("/FT")] = NameObject("/Sig")
+        del node["/V"]
+        node[NameObject("/F")] = NumberObject(4)
+        node[NameObject("/Rect")] = ArrayObject([FloatObject(float(v)) for v in phone["/Rect"]])
+        node[NameObject("/P")] = phone["/P"]
+        appearance(writer, node, text("+37129999999"))
+
+    report = sign(overlay)
+    rejected(report, "form_altered")
+    assert "field Signature1 /Rect covers field phone" in report.reasons[0].message

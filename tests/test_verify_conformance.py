@@ -34,6 +34,7 @@ BLANK = {
     "field phone /V": "''",
     "field phone /Ff": "0",
     "field phone /Rect": "[1,2,3,4]",
+    "field phone /P": "page 1",
     "field personal_code": "present",
     "field personal_code /Ff": "0",
     "field form_version": "present",
@@ -79,3 +80,11 @@ def test_anything_else_is_named(change, path):
 def test_removed_field_is_named():
     actual = {k: v for k, v in BLANK.items() if not k.startswith("field phone")}
     assert "field phone removed" in conformance.describe(conformance.differences(BLANK, actual))
+
+
+def test_added_signature_widget_may_not_cover_a_field():
+    added = {"field Signature1": "present", "field Signature1 /FT": "/Sig", "page 1 annotation Signature1": "present"}
+    covering = {**BLANK, **added, "field Signature1 /Rect": "[0,0,10,10]"}
+    assert [str(d) for d in conformance.differences(BLANK, covering)] == ["field Signature1 /Rect covers field phone"]
+    elsewhere = {**BLANK, **added, "field Signature1 /Rect": "[100,100,200,200]"}
+    assert conformance.differences(BLANK, elsewhere) == []

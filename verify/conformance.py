@@ -362,7 +362,48 @@ def differences(expected: dict[str, str], actual: dict[str, str]) -> list[Differ
         if old == new or _allowed(path, old, new, signature, added_sig):
             continue
         out.append(Difference(path, "added" if old is None else "removed" if new is None else "changed"))
+    return out + _overlays(expected, actual, added_sig)
+
+
+def _overlays(expected: dict[str, str], actual: dict[str, str], added_sig: set[str]) -> list[Difference]:
+    """An added signature widget may not cover a field of the blank: its drawing would hide the value."""
+    found = []
+    pages_of = _pages_of(expected)
+    added_pages = _pages_of(actual)
+    for head in sorted(added_sig):
+        rect = _rect(actual.get(f"{head} /Rect"))
+        if rect is None or rect[0] >= rect[2] or rect[1] >= rect[3]:
+            continue  # an invisible signature (zero /Rect)
+        for path, value in expected.items():
+            if not (path.startswith("field ") and path.endswith(" /Rect")):
+                continue
+            other, field = _rect(value), path[: -len(" /Rect")]
+            if other is not None and pages_of.get(field, set()) & added_pages.get(head, set()) and _intersect(rect, other):
+                found.append(Difference(f"{head} /Rect", f"covers {field}"))
+                break
+    return found
+
+
+def _pages_of(structure_: dict[str, str]) -> dict[str, set[str]]:
+    """field path -> the pages whose /Annots hold its widget (what a viewer draws, whatever /P says)."""
+    out: dict[str, set[str]] = {}
+    for path in structure_:
+        if path.startswith("page ") and " annotation " in path:
+            page, name = path.split(" annotation ", 1)
+            out.setdefault(f"field {name}", set()).add(page)
     return out
+
+
+def _rect(text: str | None) -> tuple[float, float, float, float] | None:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in (text or "").strip("[]").split(","))
+    except ValueError:
+        return None
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _intersect(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _allowed(path: str, old: str | None, new: str | None, signature: str, added_sig: set[str]) -> bool:
