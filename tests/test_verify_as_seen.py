@@ -382,3 +382,41 @@ def test_prepared_signature_field_drawing_over_the_phone(sign):
     report = sign(overlay)
     rejected(report, "form_altered")
     assert "field Signature1 /Rect covers field phone" in report.reasons[0].message
+
+
+def _form_xobject(writer: PdfWriter, content: bytes, bbox: list[float]) -> object:
+    dr_fonts = writer._root_object["/AcroForm"]["/DR"]["/Font"]
+    inner = DecodedStreamObject()
+    inner.set_data(content)
+    inner.update({
+        NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+        NameObject("/BBox"): ArrayObject([FloatObject(v) for v in bbox]),
+        NameObject("/Resources"): DictionaryObject({NameObject("/Font"): DictionaryObject(
+            {NameObject("/DejaVuField"): dr_fonts.raw_get("/DejaVuField")})}),
+    })
+    return writer._add_object(inner)
+
+
+def test_stored_value_in_a_nested_form_clipped_to_nothing(sign):
+    """The decoy is a painted shape (any text can be drawn as outlines); the value sits in a form
+    XObject whose BBox clips it away."""
+    def nested(writer):
+        node = field(writer, "phone")
+        appearance(writer, node, b"q 0 0 0 rg 2 2 100 10 re f Q /Fm0 Do")
+        stream = node["/AP"]["/N"].get_object()
+        stream["/Resources"][NameObject("/XObject")] = DictionaryObject(
+            {NameObject("/Fm0"): _form_xobject(writer, text("+37129999999"), [0, 0, 0.1, 0.1])})
+        node[NameObject("/V")] = TextStringObject("+37129999999")
+
+    rejected(sign(nested), "appearance_mismatch", "phone")
+
+
+def test_value_in_a_nested_form_inside_its_box_is_accepted(sign):
+    def nested(writer):
+        node = field(writer, "phone")
+        appearance(writer, node, b"/Fm0 Do")
+        stream = node["/AP"]["/N"].get_object()
+        stream["/Resources"][NameObject("/XObject")] = DictionaryObject(
+            {NameObject("/Fm0"): _form_xobject(writer, text("+37120000000"), [0, 0, 240, 18])})
+
+    accepted(sign(nested))

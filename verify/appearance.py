@@ -24,7 +24,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from pdfminer.converter import PDFLayoutAnalyzer
+from pdfminer.pdfinterp import PDFPageInterpreter
 from pdfminer.pdftypes import resolve1
+from pdfminer.utils import apply_matrix_pt, mult_matrix
 
 from forms.extract import _name, _text
 from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
@@ -33,6 +36,8 @@ from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
 MIN_SIZE = 3.0
 #: A colour this light (0 black .. 1 white) on the blank's near-white boxes is not legible.
 MAX_LIGHTNESS = 0.85
+#: Width of the drop-down button pdfium draws at the right end of a list's box (13 pt there).
+LIST_BUTTON = 18.0
 _HIDDEN_FLAGS = 0b100010  # /F Hidden (2) and NoView (32)
 _MAX_FIELDS = 500
 
@@ -110,9 +115,13 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
         return f"stores {expected[0]!r} but has no appearance"
     if isinstance(normal, dict) and not hasattr(normal, "get_data"):
         return "a text appearance with states"
-    drawn = _drawn(normal, widget, acroform, manager)
-    if drawn is None:
+    try:
+        device = _render(normal, widget, acroform, manager)
+    except Exception:
         return "its appearance cannot be read"
+    if device.images or not _only_list_button(device, spec.kind):
+        return "its appearance paints shapes or images, which can show any text"
+    drawn = device.glyphs
     if _same(drawn, expected):
         return None
     return f"shows {_shown(drawn)!r} but stores {expected[0]!r}"
@@ -150,12 +159,12 @@ def _checkbox_problem(node: dict, widget: dict, normal: Any, manager: Any) -> st
 # -- reading an appearance with pdfminer --------------------------------------------------------
 
 
-def _drawn(stream: Any, widget: dict, acroform: dict, manager: Any) -> list[_Glyph] | None:
-    try:
-        device = _render(stream, widget, acroform, manager)
-    except Exception:
-        return None
-    return device.glyphs
+def _only_list_button(device: Any, kind: str) -> bool:
+    """No painted shape, except a list's drop-down button at the right end (pdfium draws one)."""
+    if kind not in ("choice", "country"):
+        return not device.shapes
+    right = device.bbox[2]
+    return all(left >= right - LIST_BUTTON for left in device.shapes)
 
 
 def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
@@ -166,7 +175,7 @@ def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
     if key not in manager.marks:
         try:
             device = _render(stream, widget, {}, manager)
-            manager.marks[key] = device.painted or any(g.visible for g in device.glyphs)
+            manager.marks[key] = device.painted or device.images or any(g.visible for g in device.glyphs)
         except Exception:
             manager.marks[key] = False
     return manager.marks[key]
@@ -198,84 +207,109 @@ def _scale(bbox: list[float], matrix: list[float], rect: list[float]) -> float:
     return min(scale_x * (a * a + b * b) ** 0.5, scale_y * (c * c + d * d) ** 0.5)
 
 
-def _device_classes():
-    from pdfminer.converter import PDFLayoutAnalyzer
-    from pdfminer.pdfinterp import PDFPageInterpreter
-    from pdfminer.utils import apply_matrix_pt
+class _Device(PDFLayoutAnalyzer):
+    """Collects each glyph with whether a person would see it, and whether anything is painted."""
 
-    class Device(PDFLayoutAnalyzer):
-        """Collects each glyph with whether a person would see it, and whether anything is painted."""
+    def __init__(self, manager, clip, scale):
+        super().__init__(manager, pageno=1, laparams=None)
+        self.glyphs: list[_Glyph] = []
+        self.painted = False
+        self.images = False
+        self.shapes: list[float] = []  # left edge of each visible painted shape
+        self.bbox = clip
+        self.clip = clip
+        self.scale = scale
+        self.render_mode = 0
+        self.begin_page(_Page(clip), (1, 0, 0, 1, 0, 0))
 
-        def __init__(self, manager, clip, scale):
-            super().__init__(manager, pageno=1, laparams=None)
-            self.glyphs: list[_Glyph] = []
-            self.painted = False
-            self.clip = clip
-            self.scale = scale
-            self.render_mode = 0
-            self.begin_page(_Page(clip), (1, 0, 0, 1, 0, 0))
+    def render_string(self, textstate, seq, ncs, graphicstate):
+        self.render_mode = textstate.render
+        super().render_string(textstate, seq, ncs, graphicstate)
 
-        def render_string(self, textstate, seq, ncs, graphicstate):
-            self.render_mode = textstate.render
-            super().render_string(textstate, seq, ncs, graphicstate)
+    def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate):
+        before = len(self.cur_item._objs)
+        advance = super().render_char(matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate)
+        for item in self.cur_item._objs[before:]:
+            self.glyphs.append(self._glyph(item, graphicstate))
+        return advance
 
-        def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate):
-            before = len(self.cur_item._objs)
-            advance = super().render_char(matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate)
-            for item in self.cur_item._objs[before:]:
-                self.glyphs.append(self._glyph(item, graphicstate))
-            return advance
+    def _glyph(self, item, graphicstate) -> _Glyph:
+        x0, y0, x1, y1 = self.clip
+        cx, cy = (item.x0 + item.x1) / 2, (item.y0 + item.y1) / 2
+        colour = graphicstate.scolor if self.render_mode in (1, 5) else graphicstate.ncolor
+        legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
+                   and _lightness(colour) <= MAX_LIGHTNESS)
+        inside = x0 <= cx <= x1 and y0 <= cy <= y1
+        beyond_right = legible and cx > x1 and y0 <= cy <= y1
+        return _Glyph(item.get_text(), legible and inside, beyond_right)
 
-        def _glyph(self, item, graphicstate) -> _Glyph:
-            x0, y0, x1, y1 = self.clip
-            cx, cy = (item.x0 + item.x1) / 2, (item.y0 + item.y1) / 2
-            colour = graphicstate.scolor if self.render_mode in (1, 5) else graphicstate.ncolor
-            legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
-                       and _lightness(colour) <= MAX_LIGHTNESS)
-            inside = x0 <= cx <= x1 and y0 <= cy <= y1
-            beyond_right = legible and cx > x1 and y0 <= cy <= y1
-            return _Glyph(item.get_text(), legible and inside, beyond_right)
-
-        def paint_path(self, gstate, stroke, fill, evenodd, path):
-            colour = gstate.ncolor if fill else gstate.scolor
-            if (stroke or fill) and _lightness(colour) <= MAX_LIGHTNESS and self._inside(path):
-                self.painted = True
-
-        def _inside(self, path) -> bool:
-            x0, y0, x1, y1 = self.clip
+    def paint_path(self, gstate, stroke, fill, evenodd, path):
+        colour = gstate.ncolor if fill else gstate.scolor
+        if (stroke or fill) and _lightness(colour) <= MAX_LIGHTNESS and self._inside(path):
+            self.painted = True
             points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
-            return any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points)
+            self.shapes.append(min(x for x, _ in points))
 
-    class Interpreter(PDFPageInterpreter):
-        """pdfminer's interpreter plus rectangular clipping (``re W``), saved and restored by q/Q."""
+    def _inside(self, path) -> bool:
+        x0, y0, x1, y1 = self.clip
+        points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
+        return any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points)
 
-        def init_state(self, ctm):
-            super().init_state(ctm)
-            self.clips: list = []
 
-        def do_q(self):
-            self.clips.append(self.device.clip)
-            super().do_q()
+class _Interpreter(PDFPageInterpreter):
+    """pdfminer's interpreter plus rectangular clipping (``re W``), saved and restored by q/Q."""
 
-        def do_Q(self):
-            if self.clips:
-                self.device.clip = self.clips.pop()
-            super().do_Q()
+    def init_state(self, ctm):
+        super().init_state(ctm)
+        self.clips: list = []
 
-        def do_W(self):
-            points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in self.curpath if len(seg) >= 3]
-            if not points:
-                return
-            x0, y0, x1, y1 = self.device.clip
-            xs, ys = [p[0] for p in points], [p[1] for p in points]
-            self.device.clip = (max(x0, min(xs)), max(y0, min(ys)), min(x1, max(xs)), min(y1, max(ys)))
+    def do_q(self):
+        self.clips.append(self.device.clip)
+        super().do_q()
 
-        do_W_a = do_W
+    def do_Q(self):
+        if self.clips:
+            self.device.clip = self.clips.pop()
+        super().do_Q()
 
-        def dup(self):
-            return self.__class__(self.rsrcmgr, self.device)
+    def do_W(self):
+        points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in self.curpath if len(seg) >= 3]
+        if not points:
+            return
+        x0, y0, x1, y1 = self.device.clip
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        self.device.clip = (max(x0, min(xs)), max(y0, min(ys)), min(x1, max(xs)), min(y1, max(ys)))
 
-    return Device, Interpreter
+    do_W_a = do_W
+
+    def dup(self):
+        return self.__class__(self.rsrcmgr, self.device)
+
+    def do_Do(self, xobjid_arg):
+        """A nested form is clipped to its BBox too (pdfminer draws it unclipped); images are noted."""
+        from pdfminer.psparser import literal_name
+
+        xobj = resolve1(self.xobjmap.get(literal_name(xobjid_arg)))
+        attrs = getattr(xobj, "attrs", {})
+        if resolve1(attrs.get("Subtype")) is not None and literal_name(resolve1(attrs.get("Subtype"))) == "Image":
+            self.device.images = True
+        saved = self.device.clip
+        bbox = resolve1(attrs.get("BBox"))
+        if isinstance(bbox, list) and len(bbox) == 4:
+            matrix = [float(resolve1(v)) for v in resolve1(attrs.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
+            self.curpath = [("m", float(resolve1(bbox[0])), float(resolve1(bbox[1]))),
+                            ("l", float(resolve1(bbox[2])), float(resolve1(bbox[3])))]
+            ctm, self.ctm = self.ctm, mult_matrix(matrix, self.ctm)
+            self.do_W()
+            self.ctm, self.curpath = ctm, []
+        try:
+            super().do_Do(xobjid_arg)
+        finally:
+            self.device.clip = saved
+
+    def do_BI(self):
+        self.device.images = True
+        super().do_BI()
 
 
 #: Fonts parsed by pdfminer, by a digest of everything they are made of (dictionary, widths,
@@ -372,19 +406,6 @@ def _lightness(colour: Any) -> float:
     if len(nums) == 4:
         return 1 - max(nums)
     return 0.0
-
-
-_classes: tuple | None = None
-
-
-def _Device(manager, clip, scale):  # noqa: N802  (built lazily: pdfminer is imported on first use)
-    global _classes
-    _classes = _classes or _device_classes()
-    return _classes[0](manager, clip, scale)
-
-
-def _Interpreter(manager, device):  # noqa: N802
-    return _classes[1](manager, device)
 
 
 # -- comparing ----------------------------------------------------------------------------------
