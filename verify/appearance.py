@@ -55,13 +55,17 @@ class _Glyph:
     beyond_right: bool  # hidden only because it runs past the right edge
 
 
-def check(doc: Any) -> list[Mismatch]:
-    """Fields of a pdfminer document whose appearance does not show their value, in schema order."""
+def check(doc: Any, known: dict[int, str] | None = None) -> list[Mismatch]:
+    """Fields of a pdfminer document whose appearance does not show their value, in schema order.
+
+    ``known``: object number -> canonical content (verify.conformance), so that a font the
+    structure check has already read is looked up in the font cache without walking it again.
+    """
     acroform = resolve1(doc.catalog.get("AcroForm"))
     if not isinstance(acroform, dict):
         return []
     need_appearances = resolve1(acroform.get("NeedAppearances")) is True
-    manager = _fonts_manager()
+    manager = _fonts_manager(known or {})
     found: list[Mismatch] = []
     for name, node, widgets in _terminal_fields(acroform):
         spec = FIELDS_BY_NAME.get(name)
@@ -132,12 +136,12 @@ def _shown_value(spec: Any, node: dict) -> list[str]:
     value = _text(_inherited(node, "V"))
     if spec.kind not in ("choice", "country") or value is None:
         return [value or ""]
-    for option in resolve1(_inherited(node, "Opt")) or []:
-        option = resolve1(option)
-        if isinstance(option, list) and len(option) == 2:
-            export, display = _text(option[0]), _text(option[1])
-            if value in (export, display):
-                return [t for t in (display, export) if t]  # the display text first
+    options = [o for o in map(resolve1, resolve1(_inherited(node, "Opt")) or []) if isinstance(o, list) and len(o) == 2]
+    raw = resolve1(_inherited(node, "V"))
+    # the same bytes first (the usual case, no decoding of a 250-country list), then decoded text
+    same = [o for o in options if raw in (o[0], o[1])] or [o for o in options if value in (_text(o[0]), _text(o[1]))]
+    if same:
+        return [t for t in (_text(same[0][1]), _text(same[0][0])) if t]  # the display text first
     return [value]
 
 
@@ -256,8 +260,33 @@ class _Device(PDFLayoutAnalyzer):
         return any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points)
 
 
+class _LazyFonts(dict):
+    """pdfminer's font map, each font parsed when a ``Tf`` first selects it (pdfium lists fonts it
+    never uses in every appearance, one of them a whole embedded TrueType program)."""
+
+    def __init__(self, manager: Any, fonts: dict):
+        super().__init__()
+        self.manager, self.fonts = manager, fonts
+
+    def __missing__(self, fontid: Any) -> Any:
+        spec = self.fonts[fontid]  # KeyError: pdfminer's do_Tf handles an unknown font
+        objid = getattr(spec, "objid", None)
+        font = self.manager.get_font(objid, resolve1(spec))
+        self[fontid] = font
+        return font
+
+
 class _Interpreter(PDFPageInterpreter):
     """pdfminer's interpreter plus rectangular clipping (``re W``), saved and restored by q/Q."""
+
+    def init_resources(self, resources):
+        resources = resolve1(resources)
+        if not isinstance(resources, dict):
+            return super().init_resources(resources)
+        fonts = resolve1(resources.get("Font"))
+        super().init_resources({k: v for k, v in resources.items() if k != "Font"})
+        self.resources = resources
+        self.fontmap = _LazyFonts(self.rsrcmgr, fonts if isinstance(fonts, dict) else {})
 
     def init_state(self, ctm):
         super().init_state(ctm)
@@ -319,7 +348,7 @@ _FONTS: dict[str, Any] = {}
 _MAX_FONTS = 64
 
 
-def _fonts_manager():
+def _fonts_manager(known: dict[int, str]):
     """A pdfminer resource manager for one document whose fonts come from :data:`_FONTS`."""
     from pdfminer.pdfinterp import PDFResourceManager
 
@@ -332,7 +361,7 @@ def _fonts_manager():
             if objid is not None and objid in self._cached_fonts:
                 return self._cached_fonts[objid]
             try:
-                key = _content_key(spec)
+                key = f"known:{known[objid]}" if objid in known else _content_key(spec)
             except Exception:
                 return super().get_font(objid, spec)
             font = _FONTS.get(key)

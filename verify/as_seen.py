@@ -21,10 +21,11 @@ def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: s
     (None: the latest); ``doc`` is the pdfminer document of the signed revision's bytes.
     """
     reasons: list[Reason] = []
+    objects: dict[int, str] = {}  # canonical content by object number, shared with the appearance check
     try:
         latest = revision is None or revision == reader.xrefs.total_revisions - 1
         view = reader if latest else reader.get_historical_resolver(revision)  # the reader's cache is warm
-        found = conformance.check(view.root, form_version)
+        found = conformance.check(view.root, form_version, objects)
     except conformance.ConformanceError as exc:
         found = None
         reasons.append(Reason("form_altered", None, f"the form's structure cannot be compared: {exc}"))
@@ -34,7 +35,7 @@ def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: s
     if found:
         reasons.append(Reason("form_altered", None, conformance.describe(found)))
     try:
-        mismatches = appearance.check(doc)
+        mismatches = appearance.check(doc, objects)
     except Exception as exc:
         return reasons + [Reason("appearance_mismatch", None, f"the appearances cannot be read: {type(exc).__name__}")]
     return reasons + [Reason("appearance_mismatch", m.field, m.message) for m in mismatches]

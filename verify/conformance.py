@@ -133,6 +133,18 @@ def _leaves() -> dict[type, Any]:
     }
 
 
+class _ByNumber(dict):
+    """The canonical-text memo that also fills ``objects`` (object number -> text)."""
+
+    def __init__(self, objects: dict[int, str]):
+        super().__init__()
+        self.objects = objects
+
+    def __setitem__(self, key: tuple[int, int], text: str) -> None:
+        super().__setitem__(key, text)
+        self.objects[key[0]] = text
+
+
 def _without_font_dates(data: bytes) -> bytes:
     """An embedded TrueType program without its 'head' dates and checksums.
 
@@ -179,11 +191,17 @@ def _short(text: str) -> str:
 _LEAVES: dict[type, Any] = {}
 
 
-def structure(root: Any) -> dict[str, str]:
-    """``path -> canonical value`` of a document's catalog, form and pages (pyHanko objects)."""
+def structure(root: Any, objects: dict[int, str] | None = None) -> dict[str, str]:
+    """``path -> canonical value`` of a document's catalog, form and pages (pyHanko objects).
+
+    ``objects``, when given, receives the canonical value of every indirect object walked, by
+    object number (verify.appearance keys its font cache with them).
+    """
     if not _LEAVES:
         _LEAVES.update(_leaves())
     canon = _Canon()
+    if objects is not None:
+        canon.memo = _ByNumber(objects)
     out: dict[str, str] = {}
     pages = list(_pages(root["/Pages"]))
     page_index = {(ref.idnum, ref.generation): i for i, (ref, _) in enumerate(pages)}
@@ -449,16 +467,17 @@ def _added_signature_fields(expected: dict[str, str], actual: dict[str, str]) ->
     return added
 
 
-def check(root: Any, claimed_version: str | None) -> list[Difference] | None:
+def check(root: Any, claimed_version: str | None, objects: dict[int, str] | None = None) -> list[Difference] | None:
     """Differences between the document and the nearest published blank of its claimed version.
 
     None when the version is not published (forms.rules reports ``unknown_form`` then).
+    ``objects`` receives the canonical values of the objects walked (see :func:`structure`).
     Raises :class:`ConformanceError` on a structure that cannot be walked.
     """
     candidates = [lang for version, lang in PUBLISHED if version == claimed_version]
     if not candidates:
         return None
-    actual = structure(root)
+    actual = structure(root, objects)
     found = [differences(published_structure(claimed_version, lang), actual) for lang in candidates]
     return min(found, key=len)
 
