@@ -420,3 +420,16 @@ def test_value_in_a_nested_form_inside_its_box_is_accepted(sign):
             {NameObject("/Fm0"): _form_xobject(writer, text("+37120000000"), [0, 0, 240, 18])})
 
     accepted(sign(nested))
+
+
+def test_rollover_appearance_shows_a_decoy_under_the_mouse(sign):
+    def rollover(writer):
+        node = field(writer, "phone")
+        normal = node["/AP"].raw_get("/N")
+        appearance(writer, node, text("+37129999999"))
+        node["/AP"][NameObject("/R")] = node["/AP"].raw_get("/N")
+        node["/AP"][NameObject("/N")] = normal
+
+    report = sign(rollover)
+    rejected(report, "form_altered")
+    assert "field phone /AP kinds changed" in report.reasons[0].message

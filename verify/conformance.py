@@ -34,7 +34,7 @@ PUBLISHED: tuple[tuple[str, str], ...] = ((FORM_VERSION, "lv"), (FORM_VERSION, "
 
 #: What a reader writes into a field when the customer fills it in (value, checkbox state,
 #: selected option indices /I, a list's scroll position /TI (pdftk), the widget's modification date
-#: /M (poppler, Acrobat), regenerated appearance). /AP of checkboxes is compared by its state names only (see _field).
+#: /M (poppler, Acrobat), regenerated appearance). Which appearances /AP holds may not change (see _field).
 FILLED_KEYS = frozenset({"/V", "/AS", "/AP", "/I", "/TI", "/M"})
 #: What a signing tool writes into the signature field it signs.
 SIGNED_KEYS = frozenset({"/V", "/AP", "/AS", "/Lock", "/SV"})
@@ -295,9 +295,12 @@ def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, s
         if key == "/P":
             page = node.raw_get("/P")
             out[f"field {name} /P"] = f"page {page_index.get((getattr(page, 'idnum', None), getattr(page, 'generation', 0)), '?')}"
-        elif key == "/AP" and _get(node, "/FT") == "/Btn":
-            out[f"field {name} /AP"] = _states(node["/AP"])
-        elif key == "/AP" or (key == "/V" and _get(node, "/FT") == "/Sig"):
+        elif key == "/AP":
+            # the drawings may be redrawn (verify.appearance reads them); which appearances exist may
+            # not change: a rollover (/R) or down (/D) drawing shows a decoy when the mouse is over it
+            out[f"field {name} /AP"] = "set"
+            out[f"field {name} /AP kinds"] = _states(node["/AP"])
+        elif key == "/V" and _get(node, "/FT") == "/Sig":
             # a drawing (verify.appearance reads it) or a signature (verify.decision validates it):
             # present or not is all the structure needs, and not parsing them keeps this cheap
             out[f"field {name} {key}"] = "set"
@@ -309,9 +312,14 @@ def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, s
 
 
 def _states(ap: Any) -> str:
-    """A checkbox's appearance states per kind (/N, /D): the names, not the drawings."""
-    return ";".join(f"{kind}:{','.join(sorted(str(s) for s in ap[kind]))}" for kind in sorted(ap)
-                    if hasattr(ap[kind], "keys"))
+    """The appearance kinds (/N, /D, /R) and, for a checkbox, each kind's state names, not the drawings."""
+    generic = _generic()
+    kinds = []
+    for kind in sorted(ap):
+        entry = ap[kind]
+        states = "" if isinstance(entry, generic.StreamObject) else ",".join(sorted(str(s) for s in entry))
+        kinds.append(f"{kind}:{states}" if states else str(kind))
+    return ";".join(kinds)
 
 
 def _annotation(canon: _Canon, annot: Any, widgets: dict) -> str:
@@ -432,6 +440,10 @@ def _allowed(path: str, old: str | None, new: str | None, signature: str, added_
             return True
         if head == signature:
             return key in SIGNED_KEYS
+        if path.endswith(" /AP kinds"):
+            if f"field {name}" == signature:
+                return True  # the signing tool's appearance is its own
+            return new is None and name not in _FIXED_FIELDS  # no appearance: /NeedAppearances (verify.appearance)
         if key == "/Ff" and name in PREFILLED_READ_ONLY:
             return _read_only_added(old, new)
         if name in _FIXED_FIELDS:
