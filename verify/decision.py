@@ -18,7 +18,9 @@ Steps (reasons in ``verify.reasons`` order):
    ``certificate_revoked``, ``weak_algorithm``, ``not_for_signing``); the PAdES level
    against ``policy.min_level`` (below it: ``signature_invalid``, see README);
 3. the form, read from the bytes of the signed revision only, with pdfplumber once
-   (``unknown_form``, ``field_missing``, ``field_invalid`` from forms.rules);
+   (``unknown_form``, ``field_missing``, ``field_invalid`` from forms.rules); the bank's blank,
+   only filled in, each field showing its value (``form_altered``, ``appearance_mismatch``,
+   verify.as_seen);
 4. the binding: the national identity in the certificate's subject serialNumber
    must be the form's ``id_country`` + personal code digits (``signer_mismatch``).
 
@@ -40,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from verify.as_seen import as_seen_reasons
 from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
@@ -886,20 +889,24 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
         except ExtractionError as exc:
             state.add("unknown_form", f"the form structures cannot be read: {exc}")
             return
+        state.form_id = extraction.form_id
+        state.form_version = extraction.form_version
+        result = check_form(extraction)
+        problems = list(result.problems)
+        state.fields = dict(result.values)
+        for p in problems:
+            state.add(p.code, p.message, p.field)
+        if signed is None or any(p.code == "unknown_form" for p in problems):
+            return
+        # what the customer saw: the bank's blank, only filled in, showing its values (verify.as_seen)
+        state.stage = "form_altered"
+        for reason in as_seen_reasons(reader, signed.revision, pdf.doc, extraction.form_version):
+            state.add(reason.code, reason.message, reason.field)
     finally:
         try:
             pdf.close()
         except Exception:
             pass
-    state.form_id = extraction.form_id
-    state.form_version = extraction.form_version
-    result = check_form(extraction)
-    problems = list(result.problems)
-    state.fields = dict(result.values)
-    for p in problems:
-        state.add(p.code, p.message, p.field)
-    if signed is None or any(p.code == "unknown_form" for p in problems):
-        return
 
     # the binding
     state.stage = "signer_mismatch"

@@ -1,0 +1,507 @@
+"""Appearance = value: every field must show what it stores (FORM.md, ``appearance_mismatch``).
+
+A text field's normal appearance must draw its ``/V``; a checkbox's ``/AS`` must equal its
+``/V`` and its appearance must draw a mark exactly when it is checked; a choice must show the
+display text of the export value stored (or the export value itself, which is what pypdf and
+other simple fillers draw; both name one option of the blank's unchanged ``/Opt``).
+
+The drawn text is read by pdfminer's interpreter (the one pdfplumber runs) on the appearance
+stream, keeping only what a person can see: not in an invisible render mode (``Tr 3``/``7``),
+not white on the white form, not smaller than :data:`MIN_SIZE` once the appearance is scaled to
+its widget, and inside the appearance's BBox and every clipping rectangle. Text that runs past the
+right edge of a one-line box is what a reader does with a long value: the hidden part must only
+follow the visible part. A widget without an appearance while ``/NeedAppearances`` is set shows
+``/V`` (the viewer draws it): accepted.
+
+Template conformance (verify.conformance) has already fixed everything else a viewer uses: the
+widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from pdfminer.converter import PDFLayoutAnalyzer
+from pdfminer.pdfinterp import PDFPageInterpreter
+from pdfminer.pdftypes import resolve1
+from pdfminer.utils import apply_matrix_pt, mult_matrix
+
+from forms.extract import _name, _text
+from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
+
+#: Smallest text height (points on the page) that counts as shown; the blank's fields use 9 pt.
+MIN_SIZE = 3.0
+#: A colour this light (0 black .. 1 white) on the blank's near-white boxes is not legible.
+MAX_LIGHTNESS = 0.85
+#: Width of the drop-down button pdfium draws at the right end of a list's box (13 pt there).
+LIST_BUTTON = 18.0
+_HIDDEN_FLAGS = 0b100010  # /F Hidden (2) and NoView (32)
+_MAX_FIELDS = 500
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    field: str
+    message: str
+
+
+@dataclass
+class _Glyph:
+    text: str
+    visible: bool
+    beyond_right: bool  # hidden only because it runs past the right edge
+
+
+def check(doc: Any, known: dict[int, str] | None = None) -> list[Mismatch]:
+    """Fields of a pdfminer document whose appearance does not show their value, in schema order.
+
+    ``known``: object number -> canonical content (verify.conformance), so that a font the
+    structure check has already read is looked up in the font cache without walking it again.
+    """
+    acroform = resolve1(doc.catalog.get("AcroForm"))
+    if not isinstance(acroform, dict):
+        return []
+    need_appearances = resolve1(acroform.get("NeedAppearances")) is True
+    manager = _fonts_manager(known or {})
+    found: list[Mismatch] = []
+    for name, node, widgets in _terminal_fields(acroform):
+        spec = FIELDS_BY_NAME.get(name)
+        if spec is None or name in IDENTITY_FIELDS:
+            continue  # unknown fields are form_altered; the identity fields are hidden and fixed
+        for widget in widgets:
+            problem = _widget_problem(spec, node, widget, need_appearances, acroform, manager)
+            if problem:
+                found.append(Mismatch(name, f"{name}: {problem}"))
+                break
+    order = {name: i for i, name in enumerate(FIELDS_BY_NAME)}
+    return sorted(found, key=lambda m: order[m.field])
+
+
+def _terminal_fields(acroform: dict) -> Iterator[tuple[str, dict, list[dict]]]:
+    """(full name, field dictionary, its widgets) of every terminal field."""
+    count = 0
+
+    def walk(refs: Any, parent: str, depth: int) -> Iterator[tuple[str, dict, list[dict]]]:
+        nonlocal count
+        refs = resolve1(refs)
+        if not isinstance(refs, list) or depth > 32:
+            return
+        for ref in refs:
+            node = resolve1(ref)
+            count += 1
+            if not isinstance(node, dict) or count > _MAX_FIELDS:
+                continue
+            partial = _text(node.get("T"))
+            name = f"{parent}.{partial}" if parent and partial else (partial or parent)
+            kids = [resolve1(k) for k in resolve1(node.get("Kids")) or []] if "Kids" in node else []
+            if any(isinstance(k, dict) and "T" in k for k in kids):
+                yield from walk(node.get("Kids"), name, depth + 1)
+            elif name:
+                yield name, node, [k for k in kids if isinstance(k, dict)] or [node]
+
+    yield from walk(acroform.get("Fields"), "", 0)
+
+
+def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool, acroform: dict,
+                    manager: Any) -> str | None:
+    if (_int(widget.get("F")) & _HIDDEN_FLAGS) and spec.kind != "checkbox":
+        return "the widget that shows the value is hidden"
+    normal = resolve1((resolve1(widget.get("AP")) or {}).get("N")) if isinstance(resolve1(widget.get("AP")), dict) else None
+    if spec.kind == "checkbox":
+        return _checkbox_problem(node, widget, normal, manager)
+    expected = _shown_value(spec, node)
+    if normal is None:
+        if need_appearances or not expected[0]:
+            return None  # the viewer draws /V itself
+        return f"stores {expected[0]!r} but has no appearance"
+    if isinstance(normal, dict) and not hasattr(normal, "get_data"):
+        return "a text appearance with states"
+    try:
+        device = _render(normal, widget, acroform, manager)
+    except Exception:
+        return "its appearance cannot be read"
+    if device.images or not _only_list_button(device, spec.kind):
+        return "its appearance paints shapes or images, which can show any text"
+    drawn = device.glyphs
+    if _same(drawn, expected):
+        return None
+    return f"shows {_shown(drawn)!r} but stores {expected[0]!r}"
+
+
+def _shown_value(spec: Any, node: dict) -> list[str]:
+    """The texts that may be drawn for the stored value (a choice: its display text or export value)."""
+    value = _text(_inherited(node, "V"))
+    if spec.kind not in ("choice", "country") or value is None:
+        return [value or ""]
+    options = [o for o in map(resolve1, resolve1(_inherited(node, "Opt")) or []) if isinstance(o, list) and len(o) == 2]
+    raw = resolve1(_inherited(node, "V"))
+    # the same bytes first (the usual case, no decoding of a 250-country list), then decoded text
+    same = [o for o in options if raw in (o[0], o[1])] or [o for o in options if value in (_text(o[0]), _text(o[1]))]
+    if same:
+        return [t for t in (_text(same[0][1]), _text(same[0][0])) if t]  # the display text first
+    return [value]
+
+
+def _checkbox_problem(node: dict, widget: dict, normal: Any, manager: Any) -> str | None:
+    value = _name(_inherited(node, "V"))
+    state = _name(widget.get("AS"))
+    if value is not None and state is not None and value != state:
+        return f"stores {value} but shows state {state}"
+    checked = (value or state or "Off") != "Off"
+    if not isinstance(normal, dict) or hasattr(normal, "get_data"):
+        return "its appearance has no states" if checked else None
+    stream = resolve1(normal.get(state)) if state else None
+    marked = stream is not None and _draws_mark(stream, widget, manager)
+    if marked != checked:
+        return "stores checked but is drawn unchecked" if checked else "stores unchecked but is drawn checked"
+    return None
+
+
+# -- reading an appearance with pdfminer --------------------------------------------------------
+
+
+def _only_list_button(device: Any, kind: str) -> bool:
+    """No painted shape, except a list's drop-down button at the right end (pdfium draws one)."""
+    if kind not in ("choice", "country"):
+        return not device.shapes
+    right = device.bbox[2]
+    return all(left >= right - LIST_BUTTON for left in device.shapes)
+
+
+def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
+    # the blank's checkboxes share their state drawings: each (drawing, widget size) is rendered once
+    rect = tuple(resolve1(widget.get("Rect")) or ())
+    key = (getattr(stream, "objid", None) or id(stream), tuple(round(float(resolve1(v)), 2) for v in rect[2:]),
+           tuple(round(float(resolve1(v)) - float(resolve1(w)), 2) for v, w in zip(rect[2:], rect[:2])))
+    if key not in manager.marks:
+        try:
+            device = _render(stream, widget, {}, manager)
+            manager.marks[key] = device.painted or device.images or any(g.visible for g in device.glyphs)
+        except Exception:
+            manager.marks[key] = False
+    return manager.marks[key]
+
+
+def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
+    bbox = [float(resolve1(v)) for v in resolve1(stream.get("BBox")) or [0, 0, 0, 0]]
+    matrix = [float(resolve1(v)) for v in resolve1(stream.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
+    rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
+    scale = _scale(bbox, matrix, rect)
+    resources = resolve1(stream.get("Resources")) or resolve1(acroform.get("DR")) or {}
+    device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
+                                    max(bbox[0], bbox[2]), max(bbox[1], bbox[3])), scale=scale)
+    interpreter = _Interpreter(manager, device)
+    interpreter.render_contents(resources, [stream])
+    return device
+
+
+def _scale(bbox: list[float], matrix: list[float], rect: list[float]) -> float:
+    """How much the widget scales the appearance (PDF 32000 12.5.5: BBox x Matrix fitted to Rect)."""
+    a, b, c, d, e, f = matrix
+    corners = [(x * a + y * c + e, x * b + y * d + f) for x in (bbox[0], bbox[2]) for y in (bbox[1], bbox[3])]
+    width = max(p[0] for p in corners) - min(p[0] for p in corners)
+    height = max(p[1] for p in corners) - min(p[1] for p in corners)
+    if width <= 0 or height <= 0:
+        return 0.0
+    scale_x = abs(rect[2] - rect[0]) / width
+    scale_y = abs(rect[3] - rect[1]) / height
+    return min(scale_x * (a * a + b * b) ** 0.5, scale_y * (c * c + d * d) ** 0.5)
+
+
+class _Device(PDFLayoutAnalyzer):
+    """Collects each glyph with whether a person would see it, and whether anything is painted."""
+
+    def __init__(self, manager, clip, scale):
+        super().__init__(manager, pageno=1, laparams=None)
+        self.glyphs: list[_Glyph] = []
+        self.painted = False
+        self.images = False
+        self.shapes: list[float] = []  # left edge of each visible painted shape
+        self.bbox = clip
+        self.clip = clip
+        self.scale = scale
+        self.render_mode = 0
+        self.begin_page(_Page(clip), (1, 0, 0, 1, 0, 0))
+
+    def render_string(self, textstate, seq, ncs, graphicstate):
+        self.render_mode = textstate.render
+        super().render_string(textstate, seq, ncs, graphicstate)
+
+    def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate):
+        before = len(self.cur_item._objs)
+        advance = super().render_char(matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate)
+        for item in self.cur_item._objs[before:]:
+            self.glyphs.append(self._glyph(item, graphicstate))
+        return advance
+
+    def _glyph(self, item, graphicstate) -> _Glyph:
+        x0, y0, x1, y1 = self.clip
+        cx, cy = (item.x0 + item.x1) / 2, (item.y0 + item.y1) / 2
+        colour = graphicstate.scolor if self.render_mode in (1, 5) else graphicstate.ncolor
+        legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
+                   and _lightness(colour) <= MAX_LIGHTNESS)
+        inside = x0 <= cx <= x1 and y0 <= cy <= y1
+        beyond_right = legible and cx > x1 and y0 <= cy <= y1
+        return _Glyph(item.get_text(), legible and inside, beyond_right)
+
+    def paint_path(self, gstate, stroke, fill, evenodd, path):
+        colour = gstate.ncolor if fill else gstate.scolor
+        if (stroke or fill) and _lightness(colour) <= MAX_LIGHTNESS and self._inside(path):
+            self.painted = True
+            points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
+            self.shapes.append(min(x for x, _ in points))
+
+    def _inside(self, path) -> bool:
+        x0, y0, x1, y1 = self.clip
+        points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
+        return any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points)
+
+
+class _LazyFonts(dict):
+    """pdfminer's font map, each font parsed when a ``Tf`` first selects it (pdfium lists fonts it
+    never uses in every appearance, one of them a whole embedded TrueType program)."""
+
+    def __init__(self, manager: Any, fonts: dict):
+        super().__init__()
+        self.manager, self.fonts = manager, fonts
+
+    def __missing__(self, fontid: Any) -> Any:
+        spec = self.fonts[fontid]  # KeyError: pdfminer's do_Tf handles an unknown font
+        objid = getattr(spec, "objid", None)
+        font = self.manager.get_font(objid, resolve1(spec))
+        self[fontid] = font
+        return font
+
+
+class _Interpreter(PDFPageInterpreter):
+    """pdfminer's interpreter plus rectangular clipping (``re W``), saved and restored by q/Q."""
+
+    def init_resources(self, resources):
+        resources = resolve1(resources)
+        if not isinstance(resources, dict):
+            return super().init_resources(resources)
+        fonts = resolve1(resources.get("Font"))
+        super().init_resources({k: v for k, v in resources.items() if k != "Font"})
+        self.resources = resources
+        self.fontmap = _LazyFonts(self.rsrcmgr, fonts if isinstance(fonts, dict) else {})
+
+    def init_state(self, ctm):
+        super().init_state(ctm)
+        self.clips: list = []
+
+    def do_q(self):
+        self.clips.append(self.device.clip)
+        super().do_q()
+
+    def do_Q(self):
+        if self.clips:
+            self.device.clip = self.clips.pop()
+        super().do_Q()
+
+    def do_W(self):
+        points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in self.curpath if len(seg) >= 3]
+        if not points:
+            return
+        x0, y0, x1, y1 = self.device.clip
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        self.device.clip = (max(x0, min(xs)), max(y0, min(ys)), min(x1, max(xs)), min(y1, max(ys)))
+
+    do_W_a = do_W
+
+    def dup(self):
+        return self.__class__(self.rsrcmgr, self.device)
+
+    def do_Do(self, xobjid_arg):
+        """A nested form is clipped to its BBox too (pdfminer draws it unclipped); images are noted."""
+        from pdfminer.psparser import literal_name
+
+        xobj = resolve1(self.xobjmap.get(literal_name(xobjid_arg)))
+        attrs = getattr(xobj, "attrs", {})
+        if resolve1(attrs.get("Subtype")) is not None and literal_name(resolve1(attrs.get("Subtype"))) == "Image":
+            self.device.images = True
+        saved = self.device.clip
+        bbox = resolve1(attrs.get("BBox"))
+        if isinstance(bbox, list) and len(bbox) == 4:
+            matrix = [float(resolve1(v)) for v in resolve1(attrs.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
+            self.curpath = [("m", float(resolve1(bbox[0])), float(resolve1(bbox[1]))),
+                            ("l", float(resolve1(bbox[2])), float(resolve1(bbox[3])))]
+            ctm, self.ctm = self.ctm, mult_matrix(matrix, self.ctm)
+            self.do_W()
+            self.ctm, self.curpath = ctm, []
+        try:
+            super().do_Do(xobjid_arg)
+        finally:
+            self.device.clip = saved
+
+    def do_BI(self):
+        self.device.images = True
+        super().do_BI()
+
+
+#: Fonts parsed by pdfminer, by a digest of everything they are made of (dictionary, widths,
+#: encoding, embedded program, ToUnicode map): every filled copy of the blank carries the same
+#: field font, and parsing its ToUnicode map is most of an appearance check's cost.
+_FONTS: dict[str, Any] = {}
+_MAX_FONTS = 64
+
+
+def _fonts_manager(known: dict[int, str]):
+    """A pdfminer resource manager for one document whose fonts come from :data:`_FONTS`."""
+    from pdfminer.pdfinterp import PDFResourceManager
+
+    class Manager(PDFResourceManager):
+        def __init__(self):
+            super().__init__(caching=True)
+            self.marks: dict = {}
+
+        def get_font(self, objid, spec):
+            if objid is not None and objid in self._cached_fonts:
+                return self._cached_fonts[objid]
+            try:
+                key = f"known:{known[objid]}" if objid in known else _content_key(spec)
+            except Exception:
+                return super().get_font(objid, spec)
+            font = _FONTS.get(key)
+            if font is None:
+                font = super().get_font(None, spec)  # objid None: pdfminer parses it
+                if len(_FONTS) >= _MAX_FONTS:
+                    _FONTS.pop(next(iter(_FONTS)))
+                _FONTS[key] = font
+            if objid is not None:
+                self._cached_fonts[objid] = font
+            return font
+
+    return Manager()
+
+
+def _content_key(obj: Any) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    seen: set[int] = set()
+
+    def feed(o: Any, depth: int) -> None:
+        if depth > 12:
+            raise ValueError("too deep")
+        if hasattr(o, "objid") and not hasattr(o, "get_data"):  # a reference
+            if o.objid in seen:
+                digest.update(b"<seen>")
+                return
+            seen.add(o.objid)
+            o = resolve1(o)
+        if hasattr(o, "get_data"):  # a stream: its dictionary and decoded data
+            feed(o.attrs, depth + 1)
+            digest.update(b"stream" + hashlib.sha256(o.get_data()).digest())
+        elif isinstance(o, dict):
+            digest.update(b"{")
+            for k in sorted(o, key=str):
+                digest.update(repr(k).encode() + b":")
+                feed(o[k], depth + 1)
+            digest.update(b"}")
+        elif isinstance(o, list):
+            digest.update(b"[")
+            for v in o:
+                feed(v, depth + 1)
+            digest.update(b"]")
+        else:
+            digest.update(repr(o).encode() + b",")
+
+    feed(obj, 0)
+    return digest.hexdigest()
+
+
+class _Page:
+    """What PDFLayoutAnalyzer.begin_page reads from a page."""
+
+    def __init__(self, box):
+        self.mediabox = self.cropbox = box
+        self.pageid = 0
+        self.rotate = 0
+
+
+def _lightness(colour: Any) -> float:
+    values = colour if isinstance(colour, (list, tuple)) else [colour]
+    try:
+        nums = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return 0.0  # a pattern or named colour: assume visible
+    if len(nums) == 1:
+        return nums[0]
+    if len(nums) == 3:
+        return min(nums)
+    if len(nums) == 4:
+        return 1 - max(nums)
+    return 0.0
+
+
+# -- comparing ----------------------------------------------------------------------------------
+
+
+def _same(glyphs: list[_Glyph], expected: list[str]) -> bool:
+    """The drawn text is one of the expected texts, and no hidden glyph precedes a visible one."""
+    drawn = [g for g in glyphs if g.visible or g.beyond_right]
+    if any(not g.visible and not g.beyond_right for g in glyphs if not _blank(g.text)):
+        return False  # an invisible, tiny, white or clipped glyph that is not just overflow
+    seen_overflow = False
+    for g in drawn:
+        if g.beyond_right:
+            seen_overflow = True
+        elif seen_overflow and not _blank(g.text):
+            return False
+    text = _squeeze("".join(g.text for g in drawn))
+    return any(_drawn_as(text, _squeeze(e)) for e in expected)
+
+
+def _drawn_as(drawn: str, value: str) -> bool:
+    """``drawn`` is ``value``, except that a letter outside ASCII may be missing or a placeholder.
+
+    Readers draw with the field's 8-bit font: pdfium leaves out a letter it cannot encode, qpdf
+    draws "?", pdftk (iText) a glyph without a Unicode mapping (pdfminer's "(cid:N)"). Every
+    other character (digits, ASCII letters, @ + . -) must be drawn exactly.
+    """
+    if drawn == value:
+        return True
+    if not drawn:
+        return False
+    tokens = re.findall(r"\(cid:\d+\)|.", drawn, flags=re.S)
+    # reachable[j]: the value so far can be drawn as tokens[:j] (a linear-time matcher, no backtracking)
+    reachable = {0}
+    for c in value:
+        loose = ord(c) > 127 and c.isalpha()
+        step = {j + 1 for j in reachable if j < len(tokens)
+                and (tokens[j] == c or (loose and (tokens[j] == "?" or tokens[j].startswith("(cid:"))))}
+        reachable = step | reachable if loose else step
+        if not reachable:
+            return False
+    return len(tokens) in reachable
+
+
+def _shown(glyphs: list[_Glyph]) -> str:
+    return unicodedata.normalize("NFC", "".join(g.text for g in glyphs if g.visible)).strip()
+
+
+def _squeeze(text: str) -> str:
+    """NFC and trimmed, as forms.rules normalise, and without spaces (readers kern words apart)."""
+    return "".join(unicodedata.normalize("NFC", text).split())
+
+
+def _blank(text: str) -> bool:
+    return not text.strip()
+
+
+def _inherited(node: dict, key: str) -> Any:
+    for _ in range(32):
+        if not isinstance(node, dict):
+            return None
+        if key in node:
+            return node[key]
+        node = resolve1(node.get("Parent"))
+    return None
+
+
+def _int(obj: Any) -> int:
+    obj = resolve1(obj)
+    return obj if isinstance(obj, int) else 0

@@ -1,0 +1,41 @@
+"""What the customer saw is what is applied: the form step's two checks, as reasons.
+
+``form_altered`` (verify.conformance: the signed revision, as pyHanko's resolver of that revision
+sees it, against the published blank of the claimed version) and ``appearance_mismatch``
+(verify.appearance: the appearances pdfminer draws against the values pdfplumber read).
+Both fail closed: a structure or appearance that cannot be read is ``form_altered``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verify import appearance, conformance
+from verify.reasons import Reason
+
+
+def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: str | None) -> list[Reason]:
+    """Reasons why the signed revision is not the bank's form, only filled in, showing its values.
+
+    ``reader`` is pyHanko's reader of the whole file and ``revision`` the signed revision's number
+    (None: the latest); ``doc`` is the pdfminer document of the signed revision's bytes.
+    """
+    reasons: list[Reason] = []
+    objects: dict[int, str] = {}  # canonical content by object number, shared with the appearance check
+    try:
+        latest = revision is None or revision == reader.xrefs.total_revisions - 1
+        view = reader if latest else reader.get_historical_resolver(revision)  # the reader's cache is warm
+        found = conformance.check(view.root, form_version, objects)
+    except conformance.ConformanceError as exc:
+        found = None
+        reasons.append(Reason("form_altered", None, f"the form's structure cannot be compared: {exc}"))
+    except Exception as exc:
+        found = None
+        reasons.append(Reason("form_altered", None, f"the form's structure cannot be read: {type(exc).__name__}"))
+    if found:
+        reasons.append(Reason("form_altered", None, conformance.describe(found)))
+    try:
+        mismatches = appearance.check(doc, objects)
+    except Exception as exc:
+        return reasons + [Reason("appearance_mismatch", None, f"the appearances cannot be read: {type(exc).__name__}")]
+    return reasons + [Reason("appearance_mismatch", m.field, m.message) for m in mismatches]
