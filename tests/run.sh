@@ -10,6 +10,11 @@ need_apt=()
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
+# Real PDF form fillers whose output the template-conformance tests sign and accept (tests/fillers.py).
+command -v qpdf >/dev/null || need_apt+=(qpdf)
+command -v pdftk >/dev/null || need_apt+=(pdftk-java)
+/usr/bin/python3 -c 'import gi; gi.require_version("Poppler", "0.18")' 2>/dev/null \
+    || need_apt+=(python3-gi gir1.2-poppler-0.18)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
