@@ -2,8 +2,11 @@
 
 What it makes (all inside the data directory, nothing outside it is trusted or touched):
 
-- ``demo-pki/``: a throw-away PKI (:mod:`verify.demo_pki`); its root is copied to
-  ``trust/demo-root.pem`` and ``docintake.toml`` trusts only that file. Never use this
+- ``demo-pki/``: a throw-away PKI (:mod:`verify.demo_pki`) with its own test trusted lists (a
+  LOTL and an LV list granting the demo CA and TSA as qualified services). They are imported
+  into ``trust-lists/`` like a bank imports the EU lists (``docintake trust import``), with the
+  demo LOTL signer pinned (``trust/demo-lotl-signer.pem``, named in ``docintake.toml``), so
+  demo forms go through the production trust and qualification path. Never use this
   directory's keys for anything real.
 - the database (SQLite, schema brought up to date), demo customers imported through the
   profile store, and a back-office user ``demo`` (password in ``demo-credentials.txt``).
@@ -309,15 +312,20 @@ def prepare_directory(data_dir: Path) -> Path:
         )
     from verify.demo_pki import DemoPKI
 
+    from verify.trust import import_lists
+
     pki = DemoPKI.create(pki_dir)
     trust = data_dir / "trust"
     trust.mkdir(exist_ok=True)
-    root = trust / "demo-root.pem"
-    root.write_bytes(pki.root_pem_path.read_bytes())
+    source = pki.publish_trust_lists(pki_dir / "trust-lists-src")
+    signer = trust / "demo-lotl-signer.pem"
+    signer.write_bytes(pki.lotl_signer_path.read_bytes())
+    import_lists(source, data_dir / "trust-lists", lotl_signer=str(signer), countries=("LV",))
     if not toml.exists():
         toml.write_text(
-            "# Written by `docintake demo`: a demo installation that trusts ONLY the demo PKI.\n"
-            f"trust_roots = [{str(root)!r}]\n"
+            "# Written by `docintake demo`: a demo installation that trusts ONLY the demo PKI,\n"
+            "# through its test trusted lists in trust-lists/ (`docintake trust status`).\n"
+            f"trust_lotl_signer = {str(signer)!r}\n"
             "# The demo web UI runs on http://127.0.0.1 (no TLS): plain cookies.\n"
             "secure_cookies = false\n".replace("'", '"')
         )

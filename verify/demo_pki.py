@@ -32,7 +32,16 @@ e.g. ``PNOLV-320000-12345``. Variants (``variant=``):
 ``"no_nonrepudiation"``  key usage digitalSignature only
 ``"sha1"``          the certificate itself is signed with ECDSA-SHA1
 ``"revoked"``       revoked by the intermediate (see :meth:`DemoPKI.crl`)
+``"not_qualified"`` no qualified-certificate statements (an advanced, not a qualified, signature)
 ==================  ============================================================
+
+Person certificates (but ``not_qualified``) carry the ETSI EN 319 412-5 QCStatements of a
+qualified certificate for e-signatures on a QSCD (QcCompliance, QcSSCD, QcType esign).
+
+The test trusted lists (:meth:`DemoPKI.trust_lists`): ``lotl-signer`` signs a LOTL pointing at
+an LV list signed by ``tl-signer``, which grants the demo root CA as ``CA/QC`` and the TSA as
+``TSA/QTST``; :attr:`DemoPKI.trust_lists_path` is the verified snapshot docintake reads
+(``trust-lists/``), :attr:`DemoPKI.lotl_signer_path` the LOTL signer to pin.
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ VARIANTS = (
     "no_nonrepudiation",
     "sha1",
     "revoked",
+    "not_qualified",
 )
 
 _UTC = _dt.timezone.utc
@@ -219,6 +229,22 @@ def _resign_sha1(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey)
     return x509.load_der_x509_certificate(resigned.dump())
 
 
+_QC_STATEMENTS_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3")
+
+
+def _qc_statements() -> bytes:
+    """QcCompliance + QcSSCD + QcType esign (ETSI EN 319 412-5), DER."""
+    from pyhanko.sign.ades.qualified_asn1 import QcStatements
+
+    return QcStatements(
+        [
+            {"statement_id": "qc_compliance"},
+            {"statement_id": "qc_sscd"},
+            {"statement_id": "qc_type", "statement_info": ["qct_esign"]},
+        ]
+    ).dump()
+
+
 _STEMS = ("root", "intermediate", "tsa", "other-root", "other-intermediate")
 _UNTRUSTED = "nobody trusts this"
 #: The CAs, issuers first: (stem, subject, issuer stem or None for a root, path length).
@@ -355,7 +381,8 @@ class DemoPKI:
         digits = "".join(ch for ch in code if ch.isdigit())
         national_id = f"{country}-{digits}"
         serial_attr = self._serial_number_attr(country, code, variant)
-        slug = hashlib.sha256(repr((country, code, given, surname, variant)).encode()).hexdigest()[:20]
+        # "qc": person certificates carry QCStatements since the trusted lists (older cached ones do not)
+        slug = hashlib.sha256(repr(("qc", country, code, given, surname, variant)).encode()).hexdigest()[:20]
         pdir = self.directory / "persons"
         name = f"{given} {surname}"
         if variant == "self_signed":
@@ -450,6 +477,8 @@ class DemoPKI:
                 ),
                 critical=False,
             )
+        if variant != "not_qualified":
+            builder = builder.add_extension(x509.UnrecognizedExtension(_QC_STATEMENTS_OID, _qc_statements()), critical=False)
         cert = builder.sign(issuer_key, hashes.SHA256())
         if variant == "sha1":
             cert = _resign_sha1(cert, issuer_key)
@@ -500,6 +529,64 @@ class DemoPKI:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         out = signers.PdfTimeStamper(self.timestamper(fixed_dt)).timestamp_pdf(writer, md_algorithm="sha256")
         return out.getvalue()
+
+    # -- the test trusted lists -----------------------------------------------------------------
+    @property
+    def lotl_signer_path(self) -> Path:
+        return self.directory / "lotl-signer.pem"
+
+    @property
+    def trust_lists_path(self) -> Path:
+        """The verified snapshot of the test LOTL and LV list (made on first use)."""
+        path = self.directory / "trust-lists"
+        if not (path / "snapshot.json").is_file():
+            with self._lock:
+                if not (path / "snapshot.json").is_file():
+                    self.publish_trust_lists(self.directory / "trust-lists-src")
+                    from verify.trust import import_lists
+
+                    import_lists(self.directory / "trust-lists-src", path, lotl_signer=str(self.lotl_signer_path))
+        return path
+
+    def _list_signer(self, stem: str, cn: str) -> _Pair:
+        try:
+            return _Pair.read(self.directory, stem)
+        except (OSError, ValueError):
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = _name(cn)
+            cert = (
+                x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(_serial_for(stem)).not_valid_before(_CA_FROM).not_valid_after(_CA_UNTIL)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+                .sign(key, hashes.SHA256())
+            )
+            pair = _Pair(cert, key)
+            pair.write(self.directory, stem)
+            return pair
+
+    def publish_trust_lists(self, directory: str | Path, *, base_url: str = "https://tl.docintake-demo.invalid",
+                            sequence: int = 1, issued: _dt.datetime | None = None,
+                            next_update: _dt.datetime | None = None) -> Path:
+        """Write ``LOTL.xml`` and ``LV.xml`` (the LOTL points at ``base_url``/LV.xml) into ``directory``."""
+        from verify import demo_tl
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        lotl_signer = self._list_signer("lotl-signer", "docintake Demo LOTL signer")
+        tl_signer = self._list_signer("tl-signer", "docintake Demo TL signer")
+        services = [
+            # the root, not the issuing CA: pyHanko cannot place a CRL signed by the anchor itself on a path
+            demo_tl.ServiceEntry("docintake Demo Root CA", self.root.asn1_cert, "ca", _CA_FROM),
+            demo_tl.ServiceEntry("docintake Demo TSA", self.tsa.asn1_cert, "tsa", _CA_FROM),
+        ]
+        kw = dict(sequence=sequence, issued=issued, next_update=next_update)
+        (directory / "LV.xml").write_bytes(demo_tl.national_list(
+            services, territory="LV", signer_cert=tl_signer.asn1_cert, signer_key_pem=tl_signer.key_pem, **kw))
+        (directory / "LOTL.xml").write_bytes(demo_tl.list_of_lists(
+            [("LV", f"{base_url.rstrip('/')}/LV.xml", tl_signer.asn1_cert)],
+            signer_cert=lotl_signer.asn1_cert, signer_key_pem=lotl_signer.key_pem, **kw))
+        return directory
 
     def sign_pdf(self, pdf: bytes, identity: Identity, **kwargs) -> bytes:
         """:func:`sign_pdf` with this PKI's timestamper."""

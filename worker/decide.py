@@ -17,9 +17,21 @@ _LOCK = threading.Lock()
 _POLICIES: dict[tuple, Any] = {}
 
 
+def _snapshot_stamp(path) -> int | None:
+    try:
+        return (path / "snapshot.json").stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
 def _policy_key(settings: Settings) -> tuple:
     return (
         tuple(str(p) for p in settings.trust_roots),
+        str(settings.resolved_trust_lists),
+        _snapshot_stamp(settings.resolved_trust_lists),  # a refreshed snapshot makes a new policy
+        settings.trust_countries,
+        settings.trust_service_types,
+        settings.require_qualified,
         settings.min_level,
         settings.allow_fetching,
         settings.max_pdf_bytes,
@@ -38,6 +50,10 @@ def policy_for(settings: Settings):
 
             policy = Policy.load(
                 trust_roots=list(settings.trust_roots),
+                trust_lists=settings.resolved_trust_lists,
+                countries=settings.trust_countries,
+                service_types=settings.trust_service_types,
+                require_qualified=settings.require_qualified,
                 min_level=settings.min_level,
                 allow_fetching=settings.allow_fetching,
                 max_bytes=settings.max_pdf_bytes,
