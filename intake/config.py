@@ -113,7 +113,7 @@ def _coerce(f: dataclasses.Field, raw: Any) -> Any:
         return tuple(Path(p) for p in raw)
     if typ.startswith("tuple[str"):
         if isinstance(raw, str):
-            raw = [v.strip() for v in raw.replace(";", ",").split(",") if v.strip()]
+            raw = [v.strip() for v in raw.replace(";", ",").replace(os.pathsep, ",").split(",") if v.strip()]
         return tuple(str(v) for v in raw)
     if typ.startswith("tuple[int"):
         if isinstance(raw, str):

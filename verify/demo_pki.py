@@ -485,9 +485,10 @@ class DemoPKI:
         return _Pair(cert, key)
 
     # -- revocation -----------------------------------------------------------------------------
-    def crl(self, revoked: Iterable[Identity] = ()) -> asn1_crl.CertificateList:
-        """A fresh CRL of the intermediate CA listing ``revoked`` (as embeddable revocation info)."""
-        now = _now()
+    def crl(self, revoked: Iterable[Identity] = (), *, this_update: _dt.datetime | None = None) -> asn1_crl.CertificateList:
+        """A CRL of the intermediate CA listing ``revoked`` (as embeddable revocation info), issued
+        5 minutes ago, or at ``this_update``."""
+        now = (this_update + _dt.timedelta(minutes=5)) if this_update else _now()
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.intermediate.cert.subject)
@@ -508,6 +509,48 @@ class DemoPKI:
             )
         der = builder.sign(self.intermediate.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
         return asn1_crl.CertificateList.load(der)
+
+    def ocsp_response(self, identity: Identity, *, this_update: _dt.datetime | None = None,
+                      validity: _dt.timedelta = _dt.timedelta(hours=1), revoked_at: _dt.datetime | None = None):
+        """An OCSP response about ``identity``'s certificate, signed by its CA (as signing tools embed)."""
+        from asn1crypto import algos, core, ocsp
+
+        this_update = this_update or _now()
+        issuer = self.intermediate.asn1_cert
+        leaf = identity.asn1_cert
+        cert_id = ocsp.CertId({
+            "hash_algorithm": algos.DigestAlgorithm({"algorithm": "sha1"}),
+            "issuer_name_hash": issuer.subject.sha1,
+            "issuer_key_hash": issuer.public_key.sha1,
+            "serial_number": leaf.serial_number,
+        })
+        status = (ocsp.CertStatus(name="good", value=core.Null()) if revoked_at is None else
+                  ocsp.CertStatus(name="revoked", value={"revocation_time": revoked_at}))
+        tbs = ocsp.ResponseData({
+            "responder_id": ocsp.ResponderId(name="by_key", value=issuer.public_key.sha1),
+            "produced_at": this_update,
+            "responses": [{"cert_id": cert_id, "cert_status": status, "this_update": this_update,
+                           "next_update": this_update + validity}],
+        })
+        signature = self.intermediate.key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+        basic = ocsp.BasicOCSPResponse({
+            "tbs_response_data": tbs,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature": signature,
+        })
+        return ocsp.OCSPResponse({
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+        })
+
+    def add_validation_data(self, pdf: bytes, identity: Identity, *, crls=(), ocsps=()) -> bytes:
+        """Append a DSS with validation data (what a signing tool or an archive adds after signing)."""
+        from pyhanko.sign.validation import DocumentSecurityStore
+
+        out = io.BytesIO(pdf)
+        DocumentSecurityStore.add_dss(out, sig_contents=None, certs=identity.asn1_chain[1:],
+                                      crls=list(crls), ocsps=list(ocsps), force_write=True)
+        return out.getvalue()
 
     def timestamper(self, fixed_dt: _dt.datetime | None = None):
         """An in-process RFC 3161 TSA (pyHanko's DummyTimeStamper) with the demo TSA certificate."""
@@ -567,8 +610,9 @@ class DemoPKI:
 
     def publish_trust_lists(self, directory: str | Path, *, base_url: str = "https://tl.docintake-demo.invalid",
                             sequence: int = 1, issued: _dt.datetime | None = None,
-                            next_update: _dt.datetime | None = None) -> Path:
-        """Write ``LOTL.xml`` and ``LV.xml`` (the LOTL points at ``base_url``/LV.xml) into ``directory``."""
+                            next_update: _dt.datetime | None = None, qualified_tsa: bool = True) -> Path:
+        """Write ``LOTL.xml`` and ``LV.xml`` (the LOTL points at ``base_url``/LV.xml) into ``directory``;
+        ``qualified_tsa=False`` leaves the TSA off the list (its timestamps are then not qualified)."""
         from verify import demo_tl
 
         directory = Path(directory)
@@ -579,7 +623,7 @@ class DemoPKI:
             # the root, not the issuing CA: pyHanko cannot place a CRL signed by the anchor itself on a path
             demo_tl.ServiceEntry("docintake Demo Root CA", self.root.asn1_cert, "ca", _CA_FROM),
             demo_tl.ServiceEntry("docintake Demo TSA", self.tsa.asn1_cert, "tsa", _CA_FROM),
-        ]
+        ][: 2 if qualified_tsa else 1]
         kw = dict(sequence=sequence, issued=issued, next_update=next_update)
         (directory / "LV.xml").write_bytes(demo_tl.national_list(
             services, territory="LV", signer_cert=tl_signer.asn1_cert, signer_key_pem=tl_signer.key_pem, **kw))

@@ -285,6 +285,37 @@ def _revocation_covered(cert, revinfo: _Revinfo) -> bool:
     return False
 
 
+def embedded_revocation_time(cert, revinfo: _Revinfo) -> _dt.datetime | None:
+    """The earliest revocation of ``cert`` that any embedded CRL or OCSP response states, or None.
+
+    pyHanko's soft revocation checking ignores revocation data that is not fresh at the
+    validation time, a "revoked" included. A revocation is final, so docintake reads it here
+    too; the data is not verified, which can only reject (fail closed), never accept.
+    """
+    found: list[_dt.datetime] = []
+    try:
+        issuer, serial = cert.issuer, cert.serial_number
+        for c in revinfo.crls:
+            tbs = c["tbs_cert_list"]
+            if tbs["issuer"] != issuer:
+                continue
+            for entry in tbs["revoked_certificates"] or []:
+                if entry["user_certificate"].native == serial:
+                    found.append(entry["revocation_date"].native)
+        for o in revinfo.ocsps:
+            basic = o["response_bytes"]["response"].parsed
+            for single in basic["tbs_response_data"]["responses"]:
+                cid = single["cert_id"]
+                if cid["serial_number"].native != serial or single["cert_status"].name != "revoked":
+                    continue
+                if cid["hash_algorithm"]["algorithm"].native == "sha1" and cid["issuer_name_hash"].native != issuer.sha1:
+                    continue
+                found.append(single["cert_status"].chosen["revocation_time"].native)
+    except Exception:
+        return None
+    return min(found) if found else None
+
+
 async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> tuple[str | None, str | None]:
     """PAdES baseline level as ``(present, proven)``.
 
@@ -502,6 +533,10 @@ def _judge_certificate(v: Validated, cert, policy: Policy, state) -> None:
             pass
     if status.revocation_details is not None:
         found.append(("certificate_revoked", "the signer's certificate (or its CA) is revoked"))
+    revoked_at = embedded_revocation_time(cert, v.revinfo) if cert is not None else None
+    if revoked_at is not None and revoked_at <= moment:
+        found.append(("certificate_revoked", "the embedded revocation data says the certificate was revoked "
+                                             "before the proven signing time"))
 
     # key usage: nonRepudiation (contentCommitment) is what a qualified e-signature certificate asserts
     if cert is not None:

@@ -354,10 +354,15 @@ def update_lists(destination: str | os.PathLike, *, lotl_url: str | None = None,
 
     url = lotl_url or EU_LOTL_LOCATION
     signers = lotl_signers(lotl_signer)
+    from pyhanko.sign.validation.errors import SignatureValidationError
+
     try:
         lotl_xml, used, lists = asyncio.run(_fetch_all(url, signers, tuple(countries)))
     except TrustError:
         raise
+    except SignatureValidationError as exc:
+        raise TrustError(f"the list of the lists at {url} does not verify with the pinned signers: "
+                         f"{exc.failure_message}") from exc
     except Exception as exc:
         raise TrustError(f"cannot fetch the trusted lists from {url}: {type(exc).__name__}: {exc}") from exc
     if not used:

@@ -75,6 +75,8 @@ class Decision:
     national_id: str | None
     signing_time: dt.datetime | None
     fields: dict
+    #: The ETSI TS 119 102-2 validation report (XML) of the signature, stored with the submission.
+    validation_report: str | None = None
 
     @property
     def main_reason(self) -> str | None:
@@ -124,7 +126,8 @@ def decision_of(report: Any) -> Decision:
     accepted = verdict == "accepted" and not reasons
     if verdict == "accepted" and reasons:  # never apply a form that carries a reason
         accepted = False
-    return Decision(accepted, reasons, data, national_id, signing_time, dict(fields))
+    return Decision(accepted, reasons, data, national_id, signing_time, dict(fields),
+                    getattr(report, "etsi_report", None))
 
 
 def decide_document(content: bytes, settings: Settings, now: dt.datetime | None = None) -> Decision:
