@@ -175,3 +175,27 @@ def test_a_list_past_its_next_update_is_stale_but_still_used(pki, signed_form, t
 def test_missing_snapshot_is_a_policy_error(tmp_path):
     with pytest.raises(PolicyError):
         Policy.load(trust_lists=tmp_path)
+
+
+def test_judge_certificate_entry_point(pki, person_for, trust_policy):
+    """The entry point other signature formats (ASiC-E, issue 11) use for the signer certificate."""
+    from verify.signature import judge_certificate
+
+    good = person_for()
+    chain = good.asn1_chain[1:]
+    j = judge_certificate(good.asn1_cert, trust_policy, other_certs=chain)
+    assert (j.indication, j.subindication, j.reasons, j.qualified, j.trust_source) == (
+        "PASSED", "OK", (), True, "trusted_list")
+    j = judge_certificate(person_for(variant="not_qualified").asn1_cert, trust_policy, other_certs=chain)
+    assert [r.code for r in j.reasons] == ["not_qualified"] and j.qualified is False
+    j = judge_certificate(person_for(variant="untrusted").asn1_cert, trust_policy,
+                          other_certs=person_for(variant="untrusted").asn1_chain[1:])
+    assert [r.code for r in j.reasons] == ["untrusted_signer"] and j.indication == "INDETERMINATE"
+    expired = person_for(variant="expired")
+    assert [r.code for r in judge_certificate(expired.asn1_cert, trust_policy, other_certs=chain).reasons] == [
+        "certificate_expired"]
+    when = dt.datetime(2020, 6, 1, tzinfo=UTC)
+    assert judge_certificate(expired.asn1_cert, trust_policy, other_certs=chain, proof_of_existence=when).reasons == ()
+    revoked = person_for(variant="revoked")
+    j = judge_certificate(revoked.asn1_cert, trust_policy, other_certs=chain, crls=[pki.crl([revoked])])
+    assert "certificate_revoked" in [r.code for r in j.reasons]

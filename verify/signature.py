@@ -687,3 +687,96 @@ def certificate_national_id(cert) -> tuple[str | None, str]:
     return f"{country}-{digits}", ""
 
 
+
+
+# -- the public entry point for other signature formats (ASiC-E / XAdES, issue 11) ---------------
+
+
+@dataclass(frozen=True)
+class CertificateJudgement:
+    """How docintake judges a signer certificate: the AdES view and docintake's reasons."""
+
+    indication: str  # "PASSED" | "FAILED" | "INDETERMINATE"
+    subindication: str  # ETSI name, "OK" when passed
+    reasons: tuple  # verify.reasons.Reason, ranked; empty when the certificate is acceptable
+    qualified: bool | None  # QES certificate (qualified, for e-signatures, QSCD) at the proof-of-existence time
+    trust_source: str | None  # "trusted_list" | "trust_roots" | None
+    validation_path: Any = None  # pyhanko_certvalidator ValidationPath, when one was found
+
+
+def judge_certificate(
+    cert,
+    policy: Policy,
+    *,
+    other_certs=(),
+    crls=(),
+    ocsps=(),
+    proof_of_existence: _dt.datetime | None = None,
+    now: _dt.datetime | None = None,
+) -> CertificateJudgement:
+    """Judge a signer certificate as the PDF path does, for signatures pyHanko cannot read itself.
+
+    ``cert`` (asn1crypto) with the certificates, CRLs and OCSP responses the signature embeds,
+    judged at ``proof_of_existence`` (the time a trusted, qualified timestamp proves; else
+    ``now``) against ``policy``'s trusted lists and explicit roots, revocation soft-checked
+    as for PDFs (a revocation stated before the proven time rejects), key usage
+    nonRepudiation, weak digests refused, and pyHanko's qualification assessor for QES.
+    The caller checks the signature value and its timestamps. Never raises: any error is
+    ``signature_invalid`` (fail closed).
+    """
+    from verify.reasons import Reason, ranked
+
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    moment = proof_of_existence or now
+    try:
+        return asyncio.run(_judge_certificate_async(cert, policy, list(other_certs), list(crls), list(ocsps), moment, now))
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        return CertificateJudgement("INDETERMINATE", "GENERIC", tuple(ranked([Reason(
+            "signature_invalid", None, f"the certificate could not be judged: {type(exc).__name__}")])), None, None)
+
+
+async def _judge_certificate_async(cert, policy, other_certs, crls, ocsps, moment, now) -> CertificateJudgement:
+    from pyhanko.sign.ades.report import AdESPassed
+    from pyhanko.sign.validation import generic_cms
+    from pyhanko.sign.validation.policy_decl import bootstrap_validation_data_handlers
+    from pyhanko.sign.validation.qualified.assess import QualificationAssessor
+    from pyhanko.sign.validation.qualified.tsp import QcCertType
+    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+
+    from verify.reasons import Reason, ranked
+    from verify.trust import trust_source
+
+    revinfo = _Revinfo(certs=list(other_certs), crls=list(crls), ocsps=list(ocsps), has_dss=False)
+    spec = dataclasses.replace(policy.pdf_validation_spec().signature_validation_spec,
+                               local_knowledge=_local_knowledge(revinfo))
+    timing = ValidationTimingInfo(validation_time=moment, best_signature_time=moment,
+                                  point_in_time_validation=moment != now)
+    handlers = bootstrap_validation_data_handlers(spec, timing_info=timing)
+    vc = spec.cert_validation_policy.build_validation_context(timing_info=timing, handlers=handlers)
+    vc.certificate_registry.register_multiple(other_certs)
+    op = await generic_cms.validate_cert_usage(cert, vc, spec.key_usage_settings,
+                                               vc.path_builder.async_build_paths_lazy(cert))
+    path = op.success_result or op.error_path
+    sub = AdESPassed.OK if op.success_result is not None else (op.error_subindic or AdESPassed.OK)
+    reasons: list = []
+    code = code_for(sub)
+    if code is not None:
+        reasons.append(Reason(code, None, f"AdES validation: {sub.name}"))
+    revoked_at = embedded_revocation_time(cert, revinfo)
+    if revoked_at is not None and revoked_at <= moment:
+        reasons.append(Reason("certificate_revoked", None, "the revocation data says the certificate was revoked "
+                                                           "before the proven signing time"))
+    qualified = None
+    if op.success_result is not None:
+        qualified = False
+        if policy.trusted_lists is not None:
+            qr = QualificationAssessor(policy.trusted_lists.registry).check_entity_cert_qualified(path, moment)
+            qualified = bool(qr.status.qualified and qr.status.qc_type == QcCertType.QC_ESIGN
+                             and qr.status.qc_key_security.is_qscd)
+        if policy.require_qualified and not qualified:
+            reasons.append(Reason("not_qualified", None, "the certificate is not a qualified certificate for "
+                                                         "e-signatures on a QSCD from a service on the trusted lists"))
+    return CertificateJudgement(
+        indication=sub.status.name, subindication=sub.standard_name, reasons=tuple(ranked(reasons)),
+        qualified=qualified, trust_source=trust_source(op.success_result, policy.trusted_lists), validation_path=path,
+    )
