@@ -321,7 +321,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State,
 
     _mask_library_logs()
     try:
-        reader = _open(data, policy, state)
+        reader = _open(data, policy, state, signature_only)
         signed = judge_signature(reader, data, policy, now, state)
         if not signature_only:
             _form_and_binding(data, reader, signed, state)
@@ -330,7 +330,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State,
         state.reasons.extend(stop.reasons)
 
 
-def _open(data: bytes, policy: Policy, state: _State):
+def _open(data: bytes, policy: Policy, state: _State, signature_only: bool = False):
     state.stage = "too_large"
     if len(data) > policy.max_bytes:
         raise _Reject(Reason("too_large", None, f"the file has {len(data)} bytes; the limit is {policy.max_bytes}"))
@@ -349,6 +349,11 @@ def _open(data: bytes, policy: Policy, state: _State):
         if _looks_encrypted(data):
             raise _Reject(Reason("encrypted_pdf", None, "the PDF is encrypted")) from exc
         raise _Reject(Reason("malformed_pdf", None, f"the PDF cannot be parsed: {type(exc).__name__}")) from exc
+    if signature_only and reader.xrefs.hybrid_xrefs_present:
+        # A hybrid-reference file (a classic table plus an XRefStm, e.g. from Word's PDF export) may
+        # read differently in readers that ignore the stream: never for a form (FORM.md, one
+        # reading), but its signature alone can be judged, as other validators (SiVa, DSS) do.
+        reader = PdfFileReader(io.BytesIO(data), strict=False, decode_limits=decode_limits())
     try:
         encrypted = "/Encrypt" in reader.trailer_view or reader.encrypted
     except Exception:

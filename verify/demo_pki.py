@@ -511,14 +511,16 @@ class DemoPKI:
         return asn1_crl.CertificateList.load(der)
 
     def ocsp_response(self, identity: Identity, *, this_update: _dt.datetime | None = None,
-                      validity: _dt.timedelta = _dt.timedelta(hours=1), revoked_at: _dt.datetime | None = None):
-        """An OCSP response about ``identity``'s certificate, signed by its CA (as signing tools embed)."""
+                      validity: _dt.timedelta = _dt.timedelta(hours=1), revoked_at: _dt.datetime | None = None,
+                      cert_id=None):
+        """An OCSP response about ``identity``'s certificate, signed by its CA (as signing tools embed,
+        or as the loopback responder of the tests answers ``cert_id``)."""
         from asn1crypto import algos, core, ocsp
 
         this_update = this_update or _now()
         issuer = self.intermediate.asn1_cert
         leaf = identity.asn1_cert
-        cert_id = ocsp.CertId({
+        cert_id = cert_id or ocsp.CertId({
             "hash_algorithm": algos.DigestAlgorithm({"algorithm": "sha1"}),
             "issuer_name_hash": issuer.subject.sha1,
             "issuer_key_hash": issuer.public_key.sha1,
@@ -542,6 +544,36 @@ class DemoPKI:
             "response_status": "successful",
             "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
         })
+
+    def person_with_ocsp(self, country: str, code: str, given: str, surname: str, *, ocsp_url: str) -> Identity:
+        """A good person certificate (not cached) whose AIA names ``ocsp_url`` as its OCSP responder
+        and that declares no CRL: what an online revocation check fetches."""
+        from cryptography.x509.oid import AuthorityInformationAccessOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        serial_attr = f"PNO{country}-{code}"
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country), x509.NameAttribute(NameOID.SURNAME, surname),
+            x509.NameAttribute(NameOID.GIVEN_NAME, given), x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_attr),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{given} {surname}"),
+        ])
+        now = _now()
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.intermediate.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(days=1)).not_valid_after(now + _dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.key.public_key()),
+                           critical=False)
+            .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]), critical=False)
+            .add_extension(x509.UnrecognizedExtension(_QC_STATEMENTS_OID, _qc_statements()), critical=False)
+            .sign(self.intermediate.key, hashes.SHA256())
+        )
+        digits = "".join(ch for ch in code if ch.isdigit())
+        return Identity(name=f"{given} {surname}", national_id=f"{country}-{digits}", serial_number=serial_attr,
+                        variant=None, cert=cert, key=key, chain=(cert, self.intermediate.cert, self.root.cert), pki=self)
 
     def add_validation_data(self, pdf: bytes, identity: Identity, *, crls=(), ocsps=()) -> bytes:
         """Append a DSS with validation data (what a signing tool or an archive adds after signing)."""

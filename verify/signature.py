@@ -155,7 +155,8 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
         except Exception:
             tst = None
     state.signing_time = status.signer_reported_dt or sig.self_reported_timestamp
-    state.revocation_checked = _revocation_covered(sig.signer_cert, revinfo)
+    state.revocation_checked = _revocation_covered(sig.signer_cert, revinfo) or _revocation_covered(
+        sig.signer_cert, _used_revinfo(result))
     state.level, proven = await _level(sig, reader, doc_timestamps, tst, revinfo, ts_vc)
     return Validated(result, status, revinfo, proven_level=proven, moment=state.timestamp_time or now)
 
@@ -191,7 +192,14 @@ async def _ades_process(sig, doc_timestamps, revinfo: "_Revinfo", policy: Policy
             result = dataclasses.replace(result, api_status=PdfSignatureStatus(**{**base, **integrity}))
     later_stamps = [ts for ts in doc_timestamps if ts.signed_revision > sig.signed_revision]
     if isinstance(result.ades_subindic, AdESIndeterminate) and (revinfo.has_dss or later_stamps):
-        return await ades_lta_validation(sig, spec, timing_info=timing)
+        # What the document embeds exists now (ETSI EN 319 102-1 POE at the validation time);
+        # pyHanko registers no POE for DSS certificates by itself, so a delegated OCSP responder's
+        # certificate had none and past-signature validation failed with NO_POE.
+        knowledge = sig_spec.local_knowledge
+        poes = list(knowledge.assert_existence_known_at(timing.validation_time))
+        lta_spec = dataclasses.replace(spec, signature_validation_spec=dataclasses.replace(
+            spec.signature_validation_spec, local_knowledge=dataclasses.replace(knowledge, known_poes=poes)))
+        return await ades_lta_validation(sig, lta_spec, timing_info=timing)
     return result
 
 
@@ -283,6 +291,21 @@ def _revocation_covered(cert, revinfo: _Revinfo) -> bool:
     except Exception:
         return False
     return False
+
+
+def _used_revinfo(result) -> _Revinfo:
+    """The CRLs and OCSP responses pyHanko's validation held (embedded or fetched online)."""
+    crls, ocsps = [], []
+    try:
+        for vo in result.validation_objects:
+            kind = getattr(vo.object_type, "name", "")
+            if kind == "CRL":
+                crls.append(vo.value.crl_data)
+            elif kind == "OCSP_RESPONSE":
+                ocsps.append(vo.value.ocsp_response_data)
+    except Exception:
+        pass
+    return _Revinfo(certs=[], crls=crls, ocsps=ocsps, has_dss=False)
 
 
 def embedded_revocation_time(cert, revinfo: _Revinfo) -> _dt.datetime | None:

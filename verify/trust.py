@@ -318,11 +318,17 @@ def import_lists(path: str | os.PathLike, destination: str | os.PathLike, *, lot
 
 
 def _is_lotl(p: Path) -> bool:
+    """A list whose own TSLType is the list of the lists (a national list also names that type in
+    its pointer back to the LOTL, so a text search is not enough)."""
+    from lxml import etree
+
     try:
-        head = p.read_bytes()[:20000]
-    except OSError:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        root = etree.fromstring(p.read_bytes(), parser)
+        kind = root.find("t:SchemeInformation/t:TSLType", {"t": _TSL_NS})
+    except Exception:
         return False
-    return b"EUlistofthelists" in head
+    return kind is not None and (kind.text or "").strip().endswith("EUlistofthelists")
 
 
 async def _fetch_all(lotl_url: str, signers, countries) -> tuple[str, dict[str, tuple[str, str]], TrustedLists]:
