@@ -133,3 +133,23 @@ def test_real_command_via_subprocess(files):
     assert proc.returncode == 1
     assert proc.stdout.startswith("REJECTED")
     assert "320000-12345" not in proc.stderr + proc.stdout and "32000012345" not in proc.stderr + proc.stdout
+
+
+def test_verify_reads_the_installations_toml(files, tmp_path):
+    """Issue 12: `docintake verify` judges as the pipeline does, with the data directory's
+    docintake.toml (here: its trusted lists), although verify itself never imports intake."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "docintake.toml").write_text(f'trust_lists = "{files["lists"]}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCINTAKE_")}
+    env["DOCINTAKE_DATA_DIR"] = str(data)
+    cmd = [sys.executable, "-m", "intake.cli", "verify", "--json", str(files["good"])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["trust_source"] == "trusted_list"
+    assert not (data / "secret_key").exists()  # a verify writes nothing into the installation
+    # the configuration's require_qualified = false reaches verify too
+    (data / "docintake.toml").write_text(f'trust_roots = ["{files["root"]}"]\nrequire_qualified = false\n')
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["trust_source"] == "trust_roots"
