@@ -20,8 +20,8 @@ delivered again, the customers are already there.
 
 The demo always uses the embedded defaults of its data directory (SQLite, embedded Redis,
 Maildir); ``DOCINTAKE_DATABASE_URL`` / ``REDIS_URL`` / ``IMAP_HOST`` / ``MAILDIR`` /
-``TRUST_ROOTS`` / ``CONFIG`` in the environment are ignored, so a demo can never write into a
-real installation. A data directory with a database that ``demo`` did not make is refused.
+``TRUST_ROOTS`` / ``TRUST_LISTS`` / ``REQUIRE_QUALIFIED`` / ``CONFIG`` (and the other trust
+settings) in the environment are ignored, so a demo can never write into a real installation. A data directory with a database that ``demo`` did not make is refused.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ import click
 from forms.samples import sample_values
 
 #: Environment that must not leak into a demo (it could point at a real installation).
-_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "IMAP_HOST", "MAILDIR", "TRUST_ROOTS", "CONFIG")
+_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "IMAP_HOST", "MAILDIR", "TRUST_ROOTS", "TRUST_LISTS",
+                "TRUST_LOTL_SIGNER", "TRUST_COUNTRIES", "REQUIRE_QUALIFIED", "CONFIG")
 DEMO_USER = "demo"
 DEMO_ROLE = "admin"
 MESSAGE_DOMAIN = "docintake.demo"

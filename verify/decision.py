@@ -43,7 +43,7 @@ from typing import Any, Iterator
 from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
-from verify.signature import SIGNATURE_FIELD, Signed, certificate_national_id
+from verify.signature import Signed, certificate_national_id
 from verify.signature import judge as judge_signature
 from verify.streams import StreamTooLarge, check_pdfminer_streams, decode_limits, stacked_filters
 

@@ -17,13 +17,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from forms.schema import SIGNATURE_FIELD
 from verify.policy import Policy
 from verify.report import Signer
 from verify.revisions import STRICT_DIFF_POLICY, later_changes
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_FIELD = "customer_signature"
 _PADES_SUBFILTER = "/ETSI.CAdES.detached"
 #: What pyHanko's validate_pdf_signature accepts for a /Sig (CMS over the ByteRange).
 _SIGNATURE_SUBFILTERS = {_PADES_SUBFILTER, "/adbe.pkcs7.detached", "/PBAD.PAdES"}
