@@ -20,7 +20,7 @@ from typing import Any
 from forms.schema import SIGNATURE_FIELD
 from verify.policy import Policy
 from verify.report import Signer
-from verify.revisions import STRICT_DIFF_POLICY, later_changes
+from verify.revisions import later_changes
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
     timing = ValidationTimingInfo(validation_time=now, best_signature_time=now, point_in_time_validation=False)
     try:
         # coverage + pyHanko's diff analysis under the strict policy (verify.revisions); judged below
-        sig.compute_integrity_info(diff_policy=STRICT_DIFF_POLICY())
+        sig.compute_integrity_info(diff_policy=policy.pdf_validation_spec().diff_policy)
         result = await _ades_process(sig, doc_timestamps, revinfo, policy, timing)
     except SignatureValidationError as exc:
         state.add("signature_invalid", f"the signature cannot be evaluated: {exc.failure_message}")
