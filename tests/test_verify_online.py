@@ -1,5 +1,5 @@
-"""Online revocation checks on loopback: an OCSP responder for the demo PKI (a real HTTP server on
-127.0.0.1), fetching on when ``allow_fetching`` is set, and a responder that is down."""
+"""Online revocation checks on loopback: an OCSP responder and a CRL server for the demo PKI (real
+HTTP servers on 127.0.0.1), fetching on when ``allow_fetching`` is set, and a responder that is down."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ class _Responder:
             def log_message(self, *args):
                 pass
 
+            def do_GET(self):  # noqa: N802 - the CRL of the demo CA, listing the revoked identities
+                now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+                revoked = [responder.identities[s] for s in responder.revoked]
+                der = responder.pki.crl(revoked, this_update=now - dt.timedelta(minutes=6)).dump()
+                responder.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pkix-crl")
+                self.send_header("Content-Length", str(len(der)))
+                self.end_headers()
+                self.wfile.write(der)
+
             def do_POST(self):  # noqa: N802 - http.server's name
                 from asn1crypto import ocsp
 
@@ -51,8 +62,10 @@ class _Responder:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ocsp"
 
-    def person(self, given: str):
-        ident = self.pki.person_with_ocsp("LV", "320000-12345", given, "Bērziņš", ocsp_url=self.url)
+    def person(self, given: str, *, crl: bool = False):
+        base = self.url.rsplit("/", 1)[0]
+        ident = (self.pki.person_with_ocsp("LV", "320000-12345", given, "Bērziņš", crl_url=f"{base}/ca.crl") if crl
+                 else self.pki.person_with_ocsp("LV", "320000-12345", given, "Bērziņš", ocsp_url=self.url))
         self.identities[ident.cert.serial_number] = ident
         return ident
 
@@ -82,6 +95,18 @@ def test_fetching_checks_revocation_online(pki, make_form, good_values, trust_po
     assert report.revocation_checked is True and responder.requests >= 1
 
     revoked = responder.person("Pēteris")
+    responder.revoked.add(revoked.cert.serial_number)
+    report = decide(_form(pki, make_form, good_values, revoked), online)
+    assert "certificate_revoked" in report.codes, report.to_json()["reasons"]
+
+
+def test_fetching_a_crl_from_the_distribution_point(pki, make_form, good_values, trust_policy, responder):
+    online = dataclasses.replace(trust_policy, allow_fetching=True)
+    good = responder.person("Jānis", crl=True)
+    report = decide(_form(pki, make_form, good_values, good), online)
+    assert report.verdict == "accepted", report.to_json()["reasons"]
+    assert report.revocation_checked is True and responder.requests >= 1
+    revoked = responder.person("Pēteris", crl=True)
     responder.revoked.add(revoked.cert.serial_number)
     report = decide(_form(pki, make_form, good_values, revoked), online)
     assert "certificate_revoked" in report.codes, report.to_json()["reasons"]

@@ -545,9 +545,10 @@ class DemoPKI:
             "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
         })
 
-    def person_with_ocsp(self, country: str, code: str, given: str, surname: str, *, ocsp_url: str) -> Identity:
+    def person_with_ocsp(self, country: str, code: str, given: str, surname: str, *, ocsp_url: str | None = None,
+                         crl_url: str | None = None) -> Identity:
         """A good person certificate (not cached) whose AIA names ``ocsp_url`` as its OCSP responder
-        and that declares no CRL: what an online revocation check fetches."""
+        and/or whose CRL distribution point is ``crl_url``: what an online revocation check fetches."""
         from cryptography.x509.oid import AuthorityInformationAccessOID
 
         key = ec.generate_private_key(ec.SECP256R1())
@@ -566,11 +567,16 @@ class DemoPKI:
             .add_extension(x509.KeyUsage(False, True, False, False, False, False, False, False, False), critical=True)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.key.public_key()),
                            critical=False)
-            .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]), critical=False)
             .add_extension(x509.UnrecognizedExtension(_QC_STATEMENTS_OID, _qc_statements()), critical=False)
-            .sign(self.intermediate.key, hashes.SHA256())
         )
+        if ocsp_url:
+            cert = cert.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]), critical=False)
+        if crl_url:
+            cert = cert.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+                crl_issuer=None)]), critical=False)
+        cert = cert.sign(self.intermediate.key, hashes.SHA256())
         digits = "".join(ch for ch in code if ch.isdigit())
         return Identity(name=f"{given} {surname}", national_id=f"{country}-{digits}", serial_number=serial_attr,
                         variant=None, cert=cert, key=key, chain=(cert, self.intermediate.cert, self.root.cert), pki=self)
