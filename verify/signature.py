@@ -73,11 +73,12 @@ def judge(reader, data: bytes, policy: Policy, now: _dt.datetime, state) -> Sign
         state.add("signature_invalid", f"SubFilter {subfilter or 'missing'} is not a PDF signature format")
         return Signed(revision_bytes, cert, False, signed_rev)
     validated = asyncio.run(_validate(chosen, reader, doc_timestamps, policy, now, state))
+    if validated is not None:
+        state.indication = validated.result.ades_subindic.status.name
+        state.subindication = validated.result.ades_subindic.standard_name
     if validated is None or validated.status is None:
         return Signed(revision_bytes, cert, False, signed_rev)
     status = validated.status
-    state.indication = validated.result.ades_subindic.status.name
-    state.subindication = validated.result.ades_subindic.standard_name
     state.validation = (chosen, validated.result)
 
     # integrity and signature value
@@ -119,7 +120,7 @@ def _signed_revision_bytes(sig, data: bytes) -> bytes | None:
 
 
 async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.datetime, state) -> "Validated | None":
-    """pyHanko's AdES validation (ETSI EN 319 102-1 via ``ades_lta_validation``: basic, with-time,
+    """pyHanko's AdES validation (ETSI EN 319 102-1, :func:`_ades_process`: basic, with-time,
     past-signature and LTA), with proofs of existence from the signature timestamp, the document
     timestamps and the DSS. Revocation data issued after the signature timestamp proves that the
     certificate was not revoked at the time the timestamp proves. Returns None when the signature
