@@ -42,6 +42,19 @@ class Settings:
     poll_interval: float = 30.0
     #: PEM files or directories of PEM files, separated by os.pathsep in the environment.
     trust_roots: tuple[Path, ...] = ()
+    #: The trusted-list snapshot (`docintake trust update/import`); unset: ``trust-lists/`` in the
+    #: data directory when it exists.
+    trust_lists: Path | None = None
+    #: Countries whose trusted lists are trusted; comma-separated in the environment.
+    trust_countries: tuple[str, ...] = ("LV", "LT", "EE")
+    #: Service types read from the lists (``CA/QC``, ``TSA/QTST``).
+    trust_service_types: tuple[str, ...] = ("CA/QC", "TSA/QTST")
+    #: Where `docintake trust update` fetches the list of the lists (unset: the EU LOTL).
+    trust_lotl_url: str = ""
+    #: A pinned LOTL signer certificate (unset: the EU ones pyHanko ships).
+    trust_lotl_signer: Path | None = None
+    #: FORM.md: a qualified electronic signature (QES) and a qualified timestamp are required.
+    require_qualified: bool = True
     allow_fetching: bool = False
     min_level: str = "B-B"
     max_pdf_bytes: int = 20 * 1024 * 1024
@@ -77,6 +90,13 @@ class Settings:
         return self.maildir or self.data_dir / "mail"
 
     @property
+    def resolved_trust_lists(self) -> Path | None:
+        if self.trust_lists is not None:
+            return self.trust_lists
+        default = self.data_dir / "trust-lists"
+        return default if (default / "snapshot.json").is_file() else None
+
+    @property
     def embedded_redis_path(self) -> Path:
         return self.data_dir / "redis.db"
 
@@ -95,6 +115,10 @@ def _coerce(f: dataclasses.Field, raw: Any) -> Any:
         if isinstance(raw, str):
             raw = [p for p in raw.split(os.pathsep) if p]
         return tuple(Path(p) for p in raw)
+    if typ.startswith("tuple[str"):
+        if isinstance(raw, str):
+            raw = [v.strip() for v in raw.replace(";", ",").replace(os.pathsep, ",").split(",") if v.strip()]
+        return tuple(str(v) for v in raw)
     if typ.startswith("tuple[int"):
         if isinstance(raw, str):
             raw = [v for v in raw.replace(";", ",").split(",") if v.strip()]

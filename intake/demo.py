@@ -2,8 +2,11 @@
 
 What it makes (all inside the data directory, nothing outside it is trusted or touched):
 
-- ``demo-pki/``: a throw-away PKI (:mod:`verify.demo_pki`); its root is copied to
-  ``trust/demo-root.pem`` and ``docintake.toml`` trusts only that file. Never use this
+- ``demo-pki/``: a throw-away PKI (:mod:`verify.demo_pki`) with its own test trusted lists (a
+  LOTL and an LV list granting the demo CA and TSA as qualified services). They are imported
+  into ``trust-lists/`` like a bank imports the EU lists (``docintake trust import``), with the
+  demo LOTL signer pinned (``trust/demo-lotl-signer.pem``, named in ``docintake.toml``), so
+  demo forms go through the production trust and qualification path. Never use this
   directory's keys for anything real.
 - the database (SQLite, schema brought up to date), demo customers imported through the
   profile store, and a back-office user ``demo`` (password in ``demo-credentials.txt``).
@@ -17,8 +20,8 @@ delivered again, the customers are already there.
 
 The demo always uses the embedded defaults of its data directory (SQLite, embedded Redis,
 Maildir); ``DOCINTAKE_DATABASE_URL`` / ``REDIS_URL`` / ``IMAP_HOST`` / ``MAILDIR`` /
-``TRUST_ROOTS`` / ``CONFIG`` in the environment are ignored, so a demo can never write into a
-real installation. A data directory with a database that ``demo`` did not make is refused.
+``TRUST_ROOTS`` / ``TRUST_LISTS`` / ``REQUIRE_QUALIFIED`` / ``CONFIG`` (and the other trust
+settings) in the environment are ignored, so a demo can never write into a real installation. A data directory with a database that ``demo`` did not make is refused.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ import click
 from forms.samples import sample_values
 
 #: Environment that must not leak into a demo (it could point at a real installation).
-_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "IMAP_HOST", "MAILDIR", "TRUST_ROOTS", "CONFIG")
+_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "IMAP_HOST", "MAILDIR", "TRUST_ROOTS", "TRUST_LISTS",
+                "TRUST_LOTL_SIGNER", "TRUST_COUNTRIES", "REQUIRE_QUALIFIED", "CONFIG")
 DEMO_USER = "demo"
 DEMO_ROLE = "admin"
 MESSAGE_DOMAIN = "docintake.demo"
@@ -320,15 +324,20 @@ def prepare_directory(data_dir: Path) -> Path:
         )
     from verify.demo_pki import DemoPKI
 
+    from verify.trust import import_lists
+
     pki = DemoPKI.create(pki_dir)
     trust = data_dir / "trust"
     trust.mkdir(exist_ok=True)
-    root = trust / "demo-root.pem"
-    root.write_bytes(pki.root_pem_path.read_bytes())
+    source = pki.publish_trust_lists(pki_dir / "trust-lists-src")
+    signer = trust / "demo-lotl-signer.pem"
+    signer.write_bytes(pki.lotl_signer_path.read_bytes())
+    import_lists(source, data_dir / "trust-lists", lotl_signer=str(signer), countries=("LV",))
     if not toml.exists():
         toml.write_text(
-            "# Written by `docintake demo`: a demo installation that trusts ONLY the demo PKI.\n"
-            f"trust_roots = [{str(root)!r}]\n"
+            "# Written by `docintake demo`: a demo installation that trusts ONLY the demo PKI,\n"
+            "# through its test trusted lists in trust-lists/ (`docintake trust status`).\n"
+            f"trust_lotl_signer = {str(signer)!r}\n"
             "# The demo web UI runs on http://127.0.0.1 (no TLS): plain cookies.\n"
             "secure_cookies = false\n".replace("'", '"')
         )

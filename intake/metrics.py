@@ -242,6 +242,39 @@ class QueueCollector:
         yield failed
 
 
+class TrustListCollector:
+    """Scrape-time gauges of the trusted-list snapshot: seconds to each list's next update
+    (negative: past it) and whether it is stale (the dashboard shows the same warning)."""
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+
+    def collect(self):
+        import datetime as dt
+
+        from prometheus_client.core import GaugeMetricFamily
+
+        from intake.trust_status import freshness
+
+        stale = GaugeMetricFamily("docintake_trust_list_stale", "1 when a trusted list is past its NextUpdate.",
+                                  labels=["list"])
+        remaining = GaugeMetricFamily("docintake_trust_list_next_update_seconds",
+                                      "Seconds until a trusted list's NextUpdate (negative: past it).", labels=["list"])
+        try:
+            rows = freshness(self.settings)
+        except Exception:
+            log.warning("trusted-list snapshot unreadable", exc_info=True)
+            rows = []
+        now = dt.datetime.now(dt.timezone.utc)
+        for row in rows:
+            stale.add_metric([row["territory"]], 1 if row["stale"] else 0)
+            if row["next_update"]:
+                remaining.add_metric([row["territory"]],
+                                     (dt.datetime.fromisoformat(row["next_update"]) - now).total_seconds())
+        yield stale
+        yield remaining
+
+
 def queue_stats(settings: "Settings") -> dict[str, int]:
     """{"depth": jobs waiting, "failed": jobs in the failed registry}; raises when Redis is down."""
     from intake.queue import get_queue, redis_connection
@@ -264,4 +297,5 @@ def exposition(settings: "Settings") -> tuple[bytes, str]:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(path))
     registry.register(QueueCollector(settings))
+    registry.register(TrustListCollector(settings))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -134,6 +134,8 @@ class Submission(Base):
     main_reason: Mapped[str | None] = mapped_column(String(40))
     #: The full decision report (verify's JSON), fields included.
     report: Mapped[dict | None]
+    #: The ETSI TS 119 102-2 validation report (XML) of the customer's signature (schema 0007).
+    validation_report: Mapped[str | None] = mapped_column(Text, deferred=True)
     national_id: Mapped[str | None] = mapped_column(String(40), index=True)
     signing_time: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -70,7 +70,9 @@ def test_demo_from_a_clean_directory_and_again(tmp_path, redis_url):
 
     # Trust: only the demo root, inside the data directory.
     config = tomllib.loads((data_dir / "docintake.toml").read_text())
-    assert [Path(p) for p in config["trust_roots"]] == [data_dir.resolve() / "trust" / "demo-root.pem"]
+    assert "trust_roots" not in config  # the demo trusts its test trusted lists, like production
+    assert Path(config["trust_lotl_signer"]) == data_dir.resolve() / "trust" / "demo-lotl-signer.pem"
+    assert (data_dir / "trust-lists" / "snapshot.json").is_file()
     creds = (data_dir / "demo-credentials.txt").read_text()
     assert "user: demo" in creds and oct((data_dir / "demo-credentials.txt").stat().st_mode & 0o777) == "0o600"
     password = creds.split("password: ")[1].strip()

@@ -42,7 +42,7 @@ from worker import jobs
 
 @pytest.fixture
 def fsettings(make_settings, db_backend, pki):
-    return make_settings(db_backend, redis=True, trust_roots=(pki.root_pem_path,), lease_seconds=1)
+    return make_settings(db_backend, redis=True, trust_lists=pki.trust_lists_path, lease_seconds=1)
 
 
 def _one_customer_submission(settings, signed_form, i=0):
@@ -90,7 +90,7 @@ def test_worker_killed_mid_job_then_reconcile_applies_exactly_once(fsettings, si
 def test_killed_work_horse_is_retried_by_rq(make_settings, pki, signed_form, tmp_path):
     """Only the work horse dies (OOM killer): RQ's worker sees it and schedules the retry; the
     burst worker waits for it and the second attempt applies the form."""
-    settings = make_settings("sqlite", redis=True, trust_roots=(pki.root_pem_path,), retry_backoff=(1,))
+    settings = make_settings("sqlite", redis=True, trust_lists=pki.trust_lists_path, retry_backoff=(1,))
     values, sid = _one_customer_submission(settings, signed_form)
     enqueue_submission(settings, sid)
     marker, once = tmp_path / "reached", tmp_path / "once"
@@ -111,7 +111,7 @@ def test_killed_work_horse_is_retried_by_rq(make_settings, pki, signed_form, tmp
 
 @pytest.mark.parametrize("redis_kind", ["redis-server", "embedded"])
 def test_redis_flushed_between_poll_and_work_loses_nothing(make_settings, pki, signed_form, redis_kind):
-    settings = make_settings("sqlite", redis=redis_kind == "redis-server", trust_roots=(pki.root_pem_path,))
+    settings = make_settings("sqlite", redis=redis_kind == "redis-server", trust_lists=pki.trust_lists_path)
     try:
         values = [customer_values(i) for i in range(3)]
         import_customers(settings, values)
@@ -137,7 +137,7 @@ def test_redis_flushed_between_poll_and_work_loses_nothing(make_settings, pki, s
 
 
 def test_embedded_redis_restarted_without_its_data(make_settings, pki, signed_form):
-    settings = make_settings("sqlite", trust_roots=(pki.root_pem_path,))
+    settings = make_settings("sqlite", trust_lists=pki.trust_lists_path)
     try:
         values, sid = _one_customer_submission(settings, signed_form)
         enqueue_submission(settings, sid)
@@ -249,7 +249,7 @@ def test_database_unreachable_for_a_while_is_retried_and_nothing_is_lost(make_se
                                                                         tmp_path):
     from sqlalchemy.engine import make_url
 
-    direct = make_settings("postgresql", redis=True, trust_roots=(pki.root_pem_path,), job_retries=8,
+    direct = make_settings("postgresql", redis=True, trust_lists=pki.trust_lists_path, job_retries=8,
                            retry_backoff=(1, 2))
     url = make_url(direct.database_url)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))

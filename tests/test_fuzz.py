@@ -93,7 +93,7 @@ def bases(tmp_path_factory) -> Bases:
 def policy(bases):
     from verify.policy import Policy
 
-    return Policy.load(trust_roots=[bases.corpus.trust_root], max_bytes=MAX_BYTES,
+    return Policy.load(trust_lists=bases.corpus.trust_lists, max_bytes=MAX_BYTES,
                        timeout=DECISION_SECONDS)
 
 

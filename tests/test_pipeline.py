@@ -85,7 +85,7 @@ def outcomes(settings) -> dict[str, list[str]]:
 @pytest.mark.parametrize("mailbox,redis_kind,backend", COMBOS, ids=["-".join(c) for c in COMBOS])
 def test_mail_to_profile_end_to_end(mailbox, redis_kind, backend, make_settings, request, pki, signed_form,
                                     make_form, person_for):
-    overrides = {"trust_roots": (pki.root_pem_path,)}
+    overrides = {"trust_lists": pki.trust_lists_path}
     account = None
     if mailbox == "imap":
         account = request.getfixturevalue("imap_account")

@@ -48,13 +48,13 @@ class Output:
 
 def test_run_processes_mails_serves_the_web_and_stops_cleanly(tmp_path, pki, signed_form):
     data_dir = tmp_path / "var"
-    env = _env(DOCINTAKE_TRUST_ROOTS=str(pki.root_pem_path), DOCINTAKE_POLL_INTERVAL="1",
+    env = _env(DOCINTAKE_TRUST_LISTS=str(pki.trust_lists_path), DOCINTAKE_POLL_INTERVAL="1",
                DOCINTAKE_RECONCILE_INTERVAL="2", DOCINTAKE_SECURE_COOKIES="false")
     proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "run", "--data-dir", str(data_dir), "--port", "0",
                              "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, cwd=tmp_path)
     out = Output(proc)
-    settings = Settings(data_dir=data_dir, secret_key="x", trust_roots=(pki.root_pem_path,))
+    settings = Settings(data_dir=data_dir, secret_key="x", trust_lists=pki.trust_lists_path)
     try:
         url = wait_for(lambda: re.search(r"web UI: (http://\S+/)", out.text), 180, what="the web UI line").group(1)
         assert "database schema upgraded" in out.text  # the embedded default is upgraded by run itself

@@ -327,7 +327,7 @@ def test_soak(backend, soak_corpus, make_settings, settings_env, tmp_path):
     server.start()
     maildir = tmp_path / "Maildir"
     settings = make_settings(
-        backend, redis_url=server.url, maildir=maildir, trust_roots=(soak_corpus.trust_root,),
+        backend, redis_url=server.url, maildir=maildir, trust_lists=soak_corpus.trust_lists,
         poll_interval=0.3, lease_seconds=8, reconcile_interval=1.0, job_timeout=60,
     )
     with session_scope(settings) as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import io
 import logging
@@ -84,8 +86,14 @@ def assert_well_formed(report: Report) -> None:
     assert set(js) == {
         "verdict", "reasons", "sha256", "signer", "signing_time", "timestamp_time",
         "level", "coverage", "modification_level", "form", "fields", "revocation", "container",
+        "indication", "subindication", "qualified", "trust_source",
     }
     assert js["revocation"] in ("checked", "not_checked", None)
+    assert js["indication"] in ("PASSED", "FAILED", "INDETERMINATE", None)
+    assert js["qualified"] in (True, False, None)
+    assert js["trust_source"] in ("trusted_list", "trust_roots", None)
+    if js["verdict"] == "accepted":  # FORM.md: only a QES from a listed service is applied by default
+        assert js["indication"] == "PASSED" and js["subindication"] == "OK"
     assert js["verdict"] in ("accepted", "rejected")
     assert all(r["code"] in CODES for r in js["reasons"])
     assert all(set(r) == {"code", "field", "message"} for r in js["reasons"])
@@ -188,7 +196,7 @@ def test_b_lt_and_b_lta(pki, signed_form, trust_policy, person_for):
 
 
 def test_min_level_policy(pki, signed_form, trust_policy):
-    strict = Policy(trust_roots=trust_policy.trust_roots, min_level="B-T")
+    strict = dataclasses.replace(trust_policy, min_level="B-T")
     rejected_for(decide(signed_form(), strict), "signature_invalid")
     assert decide(signed_form(timestamp=True), strict).verdict == "accepted"
     # a timestamp from a TSA nobody trusts does not prove B-T
@@ -252,9 +260,9 @@ def test_encrypted_pdf(signed_form, trust_policy, user_password):
 
 def test_too_large_by_size(signed_form, trust_policy):
     data = signed_form()
-    small = Policy(trust_roots=trust_policy.trust_roots, max_bytes=len(data) - 1)
+    small = dataclasses.replace(trust_policy, max_bytes=len(data) - 1)
     rejected_for(decide(data, small), "too_large")
-    assert decide(data, Policy(trust_roots=trust_policy.trust_roots, max_bytes=len(data))).verdict == "accepted"
+    assert decide(data, dataclasses.replace(trust_policy, max_bytes=len(data))).verdict == "accepted"
 
 
 def test_too_many_pages(pki, person_for, trust_policy):
@@ -267,13 +275,13 @@ def test_too_many_pages(pki, person_for, trust_policy):
         c.showPage()
     c.save()
     data = pki.sign_pdf(buf.getvalue(), person_for())
-    limited = Policy(trust_roots=trust_policy.trust_roots, max_pages=2)
+    limited = dataclasses.replace(trust_policy, max_pages=2)
     rejected_for(decide(data, limited), "too_large")
 
 
 def test_tiny_timeout_returns_in_time_with_too_large(signed_form, trust_policy):
     data = signed_form()
-    hurried = Policy(trust_roots=trust_policy.trust_roots, timeout=0.001)
+    hurried = dataclasses.replace(trust_policy, timeout=0.001)
     report = decide(data, hurried)
     rejected_for(report, "too_large")
     assert report.elapsed < 1.0
@@ -484,9 +492,9 @@ def test_unexpected_exception_becomes_the_steps_reason(monkeypatch, signed_form,
     rejected_for(report, "unknown_form")
 
     monkeypatch.undo()
-    import verify.decision
+    import verify.signature
 
-    monkeypatch.setattr(verify.decision, "_judge_certificate", boom)
+    monkeypatch.setattr(verify.signature, "_judge_certificate", boom)
     rejected_for(decide(data, trust_policy), "signature_invalid")
 
 

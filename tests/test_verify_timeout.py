@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import signal
 import threading
@@ -42,7 +44,7 @@ def restore_alarm():
 def test_timeout_returns_in_time(signed_form, trust_policy, slow_pipeline):
     data = signed_form()
     slow_pipeline(5)
-    policy = Policy(trust_roots=trust_policy.trust_roots, timeout=0.3)
+    policy = dataclasses.replace(trust_policy, timeout=0.3)
     started = time.monotonic()
     report = decide(data, policy)
     elapsed = time.monotonic() - started
@@ -100,7 +102,7 @@ def test_off_the_main_thread(signed_form, trust_policy, slow_pipeline):
     assert results["ok"][0].verdict == "accepted"
 
     slow_pipeline(3)
-    t = threading.Thread(target=run, args=("slow", Policy(trust_roots=trust_policy.trust_roots, timeout=0.3)))
+    t = threading.Thread(target=run, args=("slow", dataclasses.replace(trust_policy, timeout=0.3)))
     t.start()
     t.join(30)
     report, elapsed = results["slow"]

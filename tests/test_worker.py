@@ -38,7 +38,7 @@ CODE = "320000-12345"
 
 @pytest.fixture
 def wsettings(make_settings, db_backend, pki):
-    return make_settings(db_backend, trust_roots=(pki.root_pem_path,))
+    return make_settings(db_backend, trust_lists=pki.trust_lists_path)
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def submissions_content(settings, sid):
 # ---- the worker command -------------------------------------------------------------------------
 @pytest.mark.parametrize("worker_class", ["fork", "simple"])
 def test_worker_command_processes_the_queue(make_settings, pki, signed_form, worker_class):
-    settings = make_settings("sqlite", redis=True, trust_roots=(pki.root_pem_path,))
+    settings = make_settings("sqlite", redis=True, trust_lists=pki.trust_lists_path)
     values = [customer_values(i) for i in range(2)]
     import_customers(settings, values)
     ids = [add_submission(settings, signed_form(v)) for v in values] + [add_submission(settings, b"junk")]
@@ -248,7 +248,7 @@ def test_worker_stops_cleanly_on_sigterm(make_settings):
 
 
 def test_simple_worker_starts_afresh_after_recycle_after_jobs(make_settings, pki, signed_form):
-    settings = make_settings("sqlite", redis=True, trust_roots=(pki.root_pem_path,))
+    settings = make_settings("sqlite", redis=True, trust_lists=pki.trust_lists_path)
     ids = [add_submission(settings, b"junk %d" % i) for i in range(5)]
     proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "worker", "--recycle-after", "2"],
                             env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -46,18 +46,15 @@ from verify.as_seen import as_seen_reasons
 from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
-from verify.revisions import STRICT_DIFF_POLICY, later_changes
+from verify.signature import Signed, certificate_national_id, signer_of
+from verify.signature import judge as judge_signature
 from verify.streams import StreamTooLarge, check_pdfminer_streams, decode_limits, stacked_filters
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_FIELD = "customer_signature"
 _PDF_MAGIC = b"%PDF-"
 #: PDF readers accept the header within the first 1024 bytes (ISO 32000-2 §7.5.2 note).
 _HEADER_WINDOW = 1024
-_PADES_SUBFILTER = "/ETSI.CAdES.detached"
-#: What pyHanko's validate_pdf_signature accepts for a /Sig (CMS over the ByteRange).
-_SIGNATURE_SUBFILTERS = {_PADES_SUBFILTER, "/adbe.pkcs7.detached", "/PBAD.PAdES"}
 
 
 class _Timeout(BaseException):
@@ -92,6 +89,12 @@ class _State:
     revocation_checked: bool | None = None
     container: dict[str, Any] | None = None  # verify.container: format, data files, signatures
     signature_only: bool = False  # judge the signatures, not the form (``verify --signature-only``)
+    indication: str | None = None
+    subindication: str | None = None
+    qualified: bool | None = None
+    trust_source: str | None = None
+    #: (EmbeddedPdfSignature, AdES result) of the customer's signature, for the ETSI report
+    validation: tuple | None = None
 
     def add(self, code: str, message: str = "", field_name: str | None = None) -> None:
         """Record a reason; a document-level code is recorded once (its first, most specific message)."""
@@ -118,6 +121,11 @@ class _State:
             fields=self.fields,
             revocation_checked=self.revocation_checked,
             container=self.container,
+            indication=self.indication,
+            subindication=self.subindication,
+            qualified=self.qualified,
+            trust_source=self.trust_source,
+            etsi_report=_etsi_report(self.validation, self.qualified),
             elapsed=time.monotonic() - started,
         )
 
@@ -163,7 +171,10 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None, *, sign
     """Judge one document under ``policy``; ``now`` is the time of the decision (default: now).
 
     A signed container (ASiC-E) is decided by ``verify.container.decide`` inside the same
-    time limit. ``signature_only``: judge the signatures and stop before the form.
+    time limit. ``signature_only``: judge the file and the signatures (validity, level,
+    qualification) of any signed PDF or container, without reading the form or binding the signer
+    (``docintake verify --signature-only``).
+
     Never raises. Returns within about ``policy.timeout`` seconds.
     """
     started = time.monotonic()
@@ -288,7 +299,7 @@ def _run_in_thread(data: bytes, policy: Policy, now: _dt.datetime, state: _State
     later); the caller gets ``too_large`` in time either way. The worker fills a private
     state which is copied back only when it finished in time.
     """
-    inner = _State(sha256=state.sha256)
+    inner = _State(sha256=state.sha256, signature_only=state.signature_only)
     error: list[BaseException] = []
 
     def target() -> None:
@@ -325,8 +336,8 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
             decide_container(data, policy, now, state)
             state.complete = True
             return
-        reader = _open(data, policy, state)
-        signed = _signature(reader, data, policy, now, state)
+        reader = _open(data, policy, state, state.signature_only)
+        signed = judge_signature(reader, data, policy, now, state)
         if not state.signature_only:
             _form_and_binding(data, reader, signed, state)
         state.complete = True
@@ -334,7 +345,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
         state.reasons.extend(stop.reasons)
 
 
-def _open(data: bytes, policy: Policy, state: _State):
+def _open(data: bytes, policy: Policy, state: _State, signature_only: bool = False):
     state.stage = "too_large"
     if len(data) > policy.max_bytes:
         raise _Reject(Reason("too_large", None, f"the file has {len(data)} bytes; the limit is {policy.max_bytes}"))
@@ -353,6 +364,11 @@ def _open(data: bytes, policy: Policy, state: _State):
         if _looks_encrypted(data):
             raise _Reject(Reason("encrypted_pdf", None, "the PDF is encrypted")) from exc
         raise _Reject(Reason("malformed_pdf", None, f"the PDF cannot be parsed: {type(exc).__name__}")) from exc
+    if signature_only and reader.xrefs.hybrid_xrefs_present:
+        # A hybrid-reference file (a classic table plus an XRefStm, e.g. from Word's PDF export) may
+        # read differently in readers that ignore the stream: never for a form (FORM.md, one
+        # reading), but its signature alone can be judged, as other validators (SiVa, DSS) do.
+        reader = PdfFileReader(io.BytesIO(data), strict=False, decode_limits=decode_limits())
     try:
         encrypted = "/Encrypt" in reader.trailer_view or reader.encrypted
     except Exception:
@@ -376,488 +392,10 @@ def _looks_encrypted(data: bytes) -> bool:
     return b"/Encrypt" in tail or re.search(rb"trailer\s*<<[^>]*/Encrypt", data[-65536:]) is not None
 
 
-# -- the signature ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Signed:
-    """The customer's signature as far as the form step needs it."""
-
-    revision_bytes: bytes | None  # the bytes the signature covers up to its end (the signed revision)
-    cert: Any | None  # asn1crypto certificate of the signer
-    trusted_for_binding: bool  # only bind a signer whose signature was evaluated
-    revision: int | None = None  # pyHanko's number of the signed revision
-    #: Other signers who may be the customer (a container's further XAdES signatures).
-    alternatives: tuple = ()
-
-
-def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _State) -> _Signed | None:
-    state.stage = "signature_invalid"
-    try:
-        signatures = reader.embedded_regular_signatures
-        doc_timestamps = reader.embedded_timestamp_signatures
-    except Exception as exc:
-        # a /Sig dictionary whose /Contents or /ByteRange cannot be read at all
-        state.add("signature_invalid", f"a signature cannot be read: {type(exc).__name__}")
-        return _Signed(None, None, False)
-    if not signatures:
-        state.add("unsigned", "the document carries no signature")
-        return None  # the form step reads the whole (unsigned) file, for the back office only
-    chosen = next((s for s in signatures if s.field_name == SIGNATURE_FIELD), signatures[0])
-    revision_bytes = _signed_revision_bytes(chosen, data)
-    try:
-        signed_rev = chosen.signed_revision
-    except Exception:
-        signed_rev = None
-    cert = None
-    try:
-        cert = chosen.signer_cert
-    except Exception:
-        pass
-    if cert is not None:
-        state.signer = _signer_of(cert)
-
-    subfilter = str(chosen.sig_object.get("/SubFilter", ""))
-    if subfilter not in _SIGNATURE_SUBFILTERS:
-        state.add("signature_invalid", f"SubFilter {subfilter or 'missing'} is not a PDF signature format")
-        return _Signed(revision_bytes, cert, False, signed_rev)
-    status = asyncio.run(_validate(chosen, reader, doc_timestamps, policy, now, state))
-    if status is None:
-        return _Signed(revision_bytes, cert, False, signed_rev)
-
-    # integrity and signature value
-    if not status["intact"] or not status["valid"]:
-        what = "the document bytes do not match the signed digest" if not status["intact"] else "the signature value is wrong"
-        state.add("signature_invalid", what)
-    # coverage
-    _judge_coverage(status, state, reader, chosen)
-    # certificate and algorithms
-    _judge_certificate(status, cert, policy, state)
-    # level
-    if state.level is None:
-        why = f"SubFilter {subfilter or 'missing'}" if subfilter != _PADES_SUBFILTER else "no signing-certificate attribute"
-        state.add("signature_invalid", f"not a PAdES baseline signature ({why}); {policy.min_level} is required")
-    elif not policy.level_at_least(status.get("proven_level")):
-        if policy.level_at_least(state.level):
-            state.add(
-                "signature_invalid",
-                f"the timestamps making this {state.level} are not from a trusted TSA; {policy.min_level} is required",
-            )
-        else:
-            state.add("signature_invalid", f"signature level {state.level} is below the required {policy.min_level}")
-    return _Signed(revision_bytes, cert, True, signed_rev)
-
-
-def _signed_revision_bytes(sig, data: bytes) -> bytes | None:
-    try:
-        br = [int(x) for x in sig.byte_range]
-        if len(br) != 4 or br[0] != 0:
-            return None
-        end = br[2] + br[3]
-        if not (0 < end <= len(data)):
-            return None
-        return data[:end]
-    except Exception:
-        return None
-
-
-async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.datetime, state: _State) -> dict | None:
-    """pyHanko's validate_pdf_signature, in the same steps, with our validation time.
-
-    The signature timestamp is validated first; a trusted one fixes the time at which the
-    signer's certificate is judged (else ``now``). Returns the PdfSignatureStatus kwargs,
-    or None when the signature cannot be evaluated (a reason is recorded).
-    """
-    from pyhanko.sign.validation import generic_cms
-    from pyhanko.sign.validation.errors import SignatureValidationError
-    from pyhanko.sign.validation.settings import KeyUsageConstraints
-
-    revinfo = _embedded_revinfo(reader, sig)
-    ts_vc = _validation_context(policy, revinfo, moment=None if now is None else now)
-    try:
-        # coverage + pyHanko's diff analysis under the strict policy (verify.revisions); judged below
-        sig.compute_integrity_info(diff_policy=STRICT_DIFF_POLICY())
-        kwargs = sig.summarise_integrity_info()
-        timing = await generic_cms.collect_timing_info(
-            sig.signer_info, ts_vc, raw_digest=sig.compute_digest
-        )
-    except SignatureValidationError as exc:
-        state.add("signature_invalid", f"the signature cannot be evaluated: {exc.failure_message}")
-        return None
-    kwargs.update(timing)
-    tst = kwargs.get("timestamp_validity")
-    trusted_ts = tst is not None and tst.intact and tst.valid and tst.trusted
-    if trusted_ts:
-        state.timestamp_time = tst.timestamp
-    claimed = kwargs.get("signer_reported_dt") or sig.self_reported_timestamp
-    state.signing_time = claimed
-    moment = tst.timestamp if trusted_ts else now
-    signer_vc = _validation_context(policy, revinfo, moment=moment)
-    ku = KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=True)
-    try:
-        kwargs = await generic_cms.cms_basic_validation(
-            sig.signed_data,
-            raw_digest=sig.compute_digest(),
-            validation_context=signer_vc,
-            status_kwargs=kwargs,
-            key_usage_settings=ku,
-        )
-    except SignatureValidationError as exc:
-        state.add("signature_invalid", f"the signature cannot be evaluated: {exc.failure_message}")
-        return None
-    kwargs["validation_moment"] = moment
-    state.revocation_checked = _revocation_covered(sig.signer_cert, revinfo)
-    state.level, kwargs["proven_level"] = await _level(sig, reader, doc_timestamps, tst, revinfo, ts_vc)
-    return kwargs
-
-
-@dataclass
-class _Revinfo:
-    certs: list
-    crls: list
-    ocsps: list
-    has_dss: bool
-
-
-def _embedded_revinfo(reader, sig) -> _Revinfo:
-    """Certificates, CRLs and OCSP responses the document carries: the DSS and the
-    signature's adbe-revocationInfoArchival attribute."""
-    from pyhanko.sign.validation.dss import DocumentSecurityStore
-    from pyhanko.sign.validation.errors import NoDSSFoundError
-
-    certs: list = []
-    crls: list = []
-    ocsps: list = []
-    has_dss = False
-    try:
-        dss = DocumentSecurityStore.read_dss(reader)
-        has_dss = True
-        certs.extend(dss.load_certs())
-    except NoDSSFoundError:
-        dss = None
-    except Exception as exc:
-        log.info("unreadable DSS ignored: %s", type(exc).__name__)
-        dss = None
-    if dss is not None:
-        crls.extend(_load_streams(dss.crls, "crl"))
-        ocsps.extend(_load_streams(dss.ocsps, "ocsp"))
-    try:
-        for attr in sig.signer_info["signed_attrs"]:
-            if attr["type"].native == "adobe_revocation_info_archival":
-                for value in attr["values"]:
-                    crls.extend(value["crl"] or [])
-                    ocsps.extend(value["ocsp"] or [])
-    except Exception:
-        pass
-    return _Revinfo(certs, crls, ocsps, has_dss)
-
-
-def _load_streams(refs, kind: str) -> list:
-    from asn1crypto import crl as asn1_crl
-    from asn1crypto import ocsp as asn1_ocsp
-    from pyhanko.pdf_utils.decode_limits import DecodePurpose
-
-    purpose = DecodePurpose.CRL if kind == "crl" else DecodePurpose.OCSP_RESPONSE
-    out = []
-    for ref in refs:
-        try:
-            raw = ref.get_object().read_data(purpose)
-            out.append(asn1_crl.CertificateList.load(raw) if kind == "crl" else asn1_ocsp.OCSPResponse.load(raw))
-        except Exception:
-            continue
-    return out
-
-
-def _validation_context(policy: Policy, revinfo: _Revinfo, moment: _dt.datetime | None, **extra: Any):
-    from pyhanko_certvalidator import ValidationContext
-
-    kwargs: dict[str, Any] = dict(**extra,
-        other_certs=list(revinfo.certs),
-        crls=list(revinfo.crls),
-        ocsps=list(revinfo.ocsps),
-        allow_fetching=policy.allow_fetching,
-        revocation_mode="soft-fail",
-        weak_hash_algos=set(policy.weak_digests),
-    )
-    if policy.use_system_trust:
-        kwargs["extra_trust_roots"] = list(policy.trust_roots)
-    else:
-        kwargs["trust_roots"] = list(policy.trust_roots)
-    if moment is not None and not policy.allow_fetching:
-        kwargs["moment"] = moment
-    return ValidationContext(**kwargs)
-
-
-def _revocation_covered(cert, revinfo: _Revinfo) -> bool:
-    try:
-        issuer = cert.issuer
-        serial = cert.serial_number
-        for c in revinfo.crls:
-            if c["tbs_cert_list"]["issuer"] == issuer:
-                return True
-        for o in revinfo.ocsps:
-            basic = o["response_bytes"]["response"].parsed
-            for single in basic["tbs_response_data"]["responses"]:
-                if single["cert_id"]["serial_number"].native == serial:
-                    return True
-    except Exception:
-        return False
-    return False
-
-
-async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> tuple[str | None, str | None]:
-    """PAdES baseline level as ``(present, proven)``.
-
-    B-B: ETSI.CAdES.detached with a signing-certificate attribute; B-T: + a signature
-    timestamp or a later document timestamp; B-LT: + a DSS with validation data; B-LTA: + a
-    document timestamp after the DSS. ``present`` counts timestamps that are intact and
-    cryptographically valid; ``proven`` only those from a trusted TSA.
-    """
-    from pyhanko.sign.validation import generic_cms
-    from pyhanko.sign.validation.status import TimestampSignatureStatus
-
-    if str(sig.sig_object.get("/SubFilter", "")) != _PADES_SUBFILTER:
-        return None, None
-    try:
-        attrs = {a["type"].native for a in sig.signer_info["signed_attrs"]}
-    except Exception:
-        return None, None
-    if not attrs & {"signing_certificate_v2", "signing_certificate"}:
-        return None, None
-    doc_ts: list[tuple[int, bool]] = []  # (revision, trusted) of intact, valid document timestamps
-    for ts in doc_timestamps:
-        if ts.signed_revision <= sig.signed_revision:
-            continue
-        try:
-            kw = await generic_cms.validate_tst_signed_data(ts.signed_data, ts_vc, ts.compute_digest)
-            st = TimestampSignatureStatus(**kw)
-            if st.intact and st.valid:
-                doc_ts.append((ts.signed_revision, bool(st.trusted)))
-        except Exception:
-            continue
-    sig_ts = tst is not None and tst.intact and tst.valid
-    sig_ts_trusted = sig_ts and bool(tst.trusted)
-    has_lt_data = revinfo.has_dss and bool(revinfo.crls or revinfo.ocsps or revinfo.certs)
-    dss_revision = _dss_revision(reader) if has_lt_data else None
-
-    def level(need_trust: bool) -> str:
-        stamps = [rev for rev, trusted in doc_ts if trusted or not need_trust]
-        if not ((sig_ts_trusted if need_trust else sig_ts) or stamps):
-            return "B-B"
-        if not has_lt_data:
-            return "B-T"
-        if dss_revision is not None and any(rev > dss_revision for rev in stamps):
-            return "B-LTA"
-        return "B-LT"
-
-    return level(False), level(True)
-
-
-def _dss_revision(reader) -> int | None:
-    try:
-        ref = reader.root.raw_get("/DSS")
-        return reader.xrefs.get_last_change(ref.reference)
-    except Exception:
-        return None
-
-
-def _judge_coverage(status: dict, state: _State, reader=None, sig=None) -> None:
-    """Coverage and what follows the signed revision (FORM.md: only a DSS and document timestamps).
-
-    pyHanko's diff analysis runs with ``verify.revisions.STRICT_DIFF_POLICY``; on top of its
-    verdict, every later revision must be a DSS or document-timestamp revision
-    (``verify.revisions.later_changes``), which also names what changed.
-    """
-    from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
-
-    coverage = status.get("coverage")
-    diff = status.get("diff_result")
-    state.coverage = coverage.name if coverage is not None else None
-    if isinstance(diff, DiffResult):
-        level = diff.modification_level
-    elif diff is not None:
-        level = ModificationLevel.OTHER
-    elif coverage == SignatureCoverageLevel.ENTIRE_FILE:
-        level = ModificationLevel.NONE
-    else:
-        level = None
-    state.modification_level = level.name if level is not None else None
-    if coverage == SignatureCoverageLevel.ENTIRE_FILE:
-        return
-    if coverage == SignatureCoverageLevel.ENTIRE_REVISION:
-        try:
-            changes = later_changes(reader, sig.signed_revision)
-        except Exception as exc:  # fail closed: what cannot be described is not accepted
-            changes = f"the updates after the signature cannot be read ({type(exc).__name__})"
-        if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES) and not changes:
-            return
-        if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES):
-            state.modification_level = ModificationLevel.OTHER.name  # beyond what FORM.md allows
-        if changes:
-            state.add("modified_after_signing", changes)
-            return
-        what = {
-            ModificationLevel.FORM_FILLING: "form fields were filled or another signature was added",
-            ModificationLevel.ANNOTATIONS: "annotations were added or changed",
-        }.get(level)
-        if what is None:
-            detail = str(diff)[:200] if diff is not None and not isinstance(diff, DiffResult) else ""
-            what = "the document was changed" + (f" ({detail})" if detail else "")
-        state.add("modified_after_signing", f"after the signature, {what}")
-        return
-    if coverage == SignatureCoverageLevel.CONTIGUOUS_BLOCK_FROM_START:
-        state.add("modified_after_signing", "bytes were appended after the signed revision")
-        return
-    state.add("signature_invalid", "the signature's /ByteRange does not cover the document properly")
-
-
-_EXPIRY_INDICS = {"OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "EXPIRED", "NOT_YET_VALID"}
-_WEAK_INDICS = {"CRYPTO_CONSTRAINTS_FAILURE", "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"}
-_REVOKED_INDICS = {"REVOKED", "REVOKED_NO_POE", "REVOKED_CA_NO_POE"}
-
-
-def _judge_certificate(status: dict, cert, policy: Policy, state: _State) -> None:
-    """Certificate reasons from pyHanko's verdict, cross-checked by reading the certificate."""
-    moment: _dt.datetime = status.get("validation_moment") or _dt.datetime.now(_dt.timezone.utc)
-    indic = status.get("trust_problem_indic")
-    indic_name = getattr(indic, "name", None)
-    path = status.get("validation_path")
-    found: list[tuple[str, str]] = []
-
-    # algorithms: the signature's digest and mechanism, and every certificate signature in the chain
-    md = str(status.get("md_algorithm") or "").lower()
-    mechanism = str(status.get("pkcs7_signature_mechanism") or "").lower()
-    if md in policy.weak_digests:
-        found.append(("weak_algorithm", f"the signature uses the digest {md}"))
-    elif any(w in mechanism for w in policy.weak_digests):
-        found.append(("weak_algorithm", f"the signature mechanism {mechanism} is not allowed"))
-    chain = list(path) if path is not None else ([cert] if cert is not None else [])
-    for c in chain:
-        try:
-            if c.self_signed == "maybe" or c.self_signed == "yes":
-                continue  # a root's self-signature proves nothing either way
-            hash_algo = c["signature_algorithm"].hash_algo
-        except Exception:
-            continue
-        if hash_algo in policy.weak_digests:
-            found.append(("weak_algorithm", f"a certificate in the chain is signed with {hash_algo}"))
-            break
-    if indic_name in _WEAK_INDICS and not any(code == "weak_algorithm" for code, _ in found):
-        found.append(("weak_algorithm", "an algorithm in the signature or its chain is not allowed"))
-
-    # validity at the validation time
-    if cert is not None:
-        try:
-            validity = cert["tbs_certificate"]["validity"]
-            not_before = validity["not_before"].native
-            not_after = validity["not_after"].native
-            when = "the signature timestamp" if state.timestamp_time else "the time of the decision"
-            if moment < not_before:
-                found.append(("certificate_expired", f"the signer's certificate was not yet valid at {when}"))
-            elif moment > not_after:
-                found.append(("certificate_expired", f"the signer's certificate had expired at {when}"))
-        except Exception:
-            pass
-    if indic_name in _EXPIRY_INDICS and not any(code == "certificate_expired" for code, _ in found):
-        found.append(("certificate_expired", "a certificate in the chain was not valid at the validation time"))
-
-    if status.get("revocation_details") is not None or indic_name in _REVOKED_INDICS:
-        found.append(("certificate_revoked", "the signer's certificate (or its CA) is revoked"))
-
-    # key usage: nonRepudiation (contentCommitment) is what a qualified e-signature certificate asserts
-    if cert is not None:
-        try:
-            usages = set(cert.key_usage_value.native) if cert.key_usage_value is not None else set()
-        except Exception:
-            usages = set()
-        if "non_repudiation" not in usages:
-            found.append(("not_for_signing", "the certificate's key usage lacks nonRepudiation"))
-
-    # trust
-    trusted = indic is None and path is not None
-    if not trusted and not found:
-        if indic_name == "NO_CERTIFICATE_CHAIN_FOUND" or path is None:
-            found.append(("untrusted_signer", "the signer's certificate does not chain to a configured trust root"))
-        else:
-            found.append(("untrusted_signer", f"the certificate chain is not acceptable ({indic_name})"))
-    elif indic_name == "NO_CERTIFICATE_CHAIN_FOUND":
-        found.append(("untrusted_signer", "the signer's certificate does not chain to a configured trust root"))
-    for code, message in found:
-        state.add(code, message)
-
-
-def _signer_of(cert) -> Signer:
-    subject = _name_attrs(cert.subject)
-    name = subject.get("common_name") or " ".join(
-        x for x in (subject.get("given_name"), subject.get("surname")) if x
-    ) or None
-    issuer = _name_attrs(cert.issuer)
-    try:
-        serial = format(cert.serial_number, "x")
-    except Exception:
-        serial = None
-    national, _why = certificate_national_id(cert)
-    return Signer(
-        name=name,
-        national_id=national,
-        issuer=issuer.get("common_name") or issuer.get("organization_name"),
-        serial=serial,
-    )
-
-
-def _name_attrs(name) -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        for rdn in name.chosen:
-            for atv in rdn:
-                key = atv["type"].native
-                value = atv["value"].native
-                if isinstance(value, str) and key not in out:
-                    out[key] = value
-    except Exception:
-        pass
-    return out
-
-
-_ETSI_ID = re.compile(r"([A-Z]{3})([A-Z]{2}):?-(.+)")
-
-
-def certificate_national_id(cert) -> tuple[str | None, str]:
-    """The national identity a certificate asserts, ``("LV-32000012345", "")``, or ``(None, why)``.
-
-    ETSI EN 319 412-1 semantics identifier in the subject serialNumber: ``PNOLV-320000-12345``
-    (country from the identifier, digits from the rest). A bare code (older Latvian
-    certificates) takes its country from the subject's ``C``. Other identifier types
-    (``IDC``, ``PAS``, ``TIN``, ...) identify a document, not a person's national code.
-    """
-    attrs = _name_attrs(cert.subject)
-    raw = (attrs.get("serial_number") or "").strip()
-    if not raw:
-        return None, "the certificate carries no subject serialNumber"
-    m = _ETSI_ID.fullmatch(raw.upper())
-    if m:
-        kind, country, rest = m.groups()
-        if kind != "PNO":
-            return None, f"the certificate identifies the signer by {kind}, not by a personal code"
-        code = rest
-    elif re.fullmatch(r"[0-9][0-9-]*", raw):
-        country = (attrs.get("country_name") or "").upper()
-        if not re.fullmatch(r"[A-Z]{2}", country):
-            return None, "the certificate's bare serialNumber has no subject country"
-        code = raw
-    else:
-        return None, "the certificate's serialNumber is not a personal code"
-    digits = code.replace("-", "")
-    if not (digits.isascii() and digits.isdigit()) or code.count("-") > 1:
-        return None, "the certificate's serialNumber is not a personal code"
-    return f"{country}-{digits}", ""
-
-
 # -- the form -----------------------------------------------------------------------------------
 
 
-def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State) -> None:
+def _form_and_binding(data: bytes, reader, signed: Signed | None, state: _State) -> None:
     if signed is not None and signed.revision_bytes is None:
         return  # no signed revision to read; the signature reasons say why
     revision = data if signed is None else signed.revision_bytes
@@ -919,7 +457,7 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
         cert_id, why = certificate_national_id(cert)
         if cert_id is not None and cert_id == form_id:
             if cert is not signed.cert:
-                state.signer = _signer_of(cert)
+                state.signer = signer_of(cert)
             return
     if len(signed.alternatives) == 0 and certificate_national_id(signed.cert)[0] is None:
         state.add("signer_mismatch", why)
@@ -927,6 +465,43 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
         state.add("signer_mismatch", "the form names no valid national identity to compare with the signer")
     else:
         state.add("signer_mismatch", "the signer's personal code is not the one on the form")
+
+
+def _etsi_report(validation: tuple | None, qualified: bool | None) -> str | None:
+    """The ETSI TS 119 102-2 validation report (XML) of the customer's signature, by pyHanko, with
+    its SignatureQuality (QESig / AdESig, which pyHanko does not fill in yet)."""
+    if validation is None:
+        return None
+    try:
+        from pyhanko.sign.validation.report.tools import generate_report
+
+        sig, result = validation
+        return _with_quality(generate_report(sig, result), qualified)
+    except Exception as exc:  # the report is evidence, never a reason to crash the decision
+        log.warning("no ETSI report: %s", type(exc).__name__)
+        return None
+
+
+#: ETSI TS 119 102-2 names for a signature's quality (as the EU's DSS validator writes them).
+QUALITY_URIS = {True: "urn:cef:dss:signatureQualification:QESig", False: "urn:cef:dss:signatureQualification:AdESig"}
+_VR_NS = "http://uri.etsi.org/19102/v1.2.1#"
+
+
+def _with_quality(xml: str, qualified: bool | None) -> str:
+    if qualified is None:
+        return xml
+    from lxml import etree
+
+    root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    for report in root.iter(f"{{{_VR_NS}}}SignatureValidationReport"):
+        process = report.find(f"{{{_VR_NS}}}SignatureValidationProcess")
+        quality = etree.Element(f"{{{_VR_NS}}}SignatureQuality")
+        etree.SubElement(quality, f"{{{_VR_NS}}}SignatureQualityInformation").text = QUALITY_URIS[qualified]
+        if process is not None:
+            process.addprevious(quality)
+        else:
+            report.append(quality)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 
 
 def _form_national_id(raw: dict, checked: dict) -> str | None:

@@ -32,7 +32,16 @@ e.g. ``PNOLV-320000-12345``. Variants (``variant=``):
 ``"no_nonrepudiation"``  key usage digitalSignature only
 ``"sha1"``          the certificate itself is signed with ECDSA-SHA1
 ``"revoked"``       revoked by the intermediate (see :meth:`DemoPKI.crl`)
+``"not_qualified"`` no qualified-certificate statements (an advanced, not a qualified, signature)
 ==================  ============================================================
+
+Person certificates (but ``not_qualified``) carry the ETSI EN 319 412-5 QCStatements of a
+qualified certificate for e-signatures on a QSCD (QcCompliance, QcSSCD, QcType esign).
+
+The test trusted lists (:meth:`DemoPKI.trust_lists`): ``lotl-signer`` signs a LOTL pointing at
+an LV list signed by ``tl-signer``, which grants the demo root CA as ``CA/QC`` and the TSA as
+``TSA/QTST``; :attr:`DemoPKI.trust_lists_path` is the verified snapshot docintake reads
+(``trust-lists/``), :attr:`DemoPKI.lotl_signer_path` the LOTL signer to pin.
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ VARIANTS = (
     "no_nonrepudiation",
     "sha1",
     "revoked",
+    "not_qualified",
 )
 
 _UTC = _dt.timezone.utc
@@ -219,6 +229,22 @@ def _resign_sha1(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey)
     return x509.load_der_x509_certificate(resigned.dump())
 
 
+_QC_STATEMENTS_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3")
+
+
+def _qc_statements() -> bytes:
+    """QcCompliance + QcSSCD + QcType esign (ETSI EN 319 412-5), DER."""
+    from pyhanko.sign.ades.qualified_asn1 import QcStatements
+
+    return QcStatements(
+        [
+            {"statement_id": "qc_compliance"},
+            {"statement_id": "qc_sscd"},
+            {"statement_id": "qc_type", "statement_info": ["qct_esign"]},
+        ]
+    ).dump()
+
+
 _STEMS = ("root", "intermediate", "tsa", "other-root", "other-intermediate")
 _UNTRUSTED = "nobody trusts this"
 #: The CAs, issuers first: (stem, subject, issuer stem or None for a root, path length).
@@ -355,7 +381,8 @@ class DemoPKI:
         digits = "".join(ch for ch in code if ch.isdigit())
         national_id = f"{country}-{digits}"
         serial_attr = self._serial_number_attr(country, code, variant)
-        slug = hashlib.sha256(repr((country, code, given, surname, variant)).encode()).hexdigest()[:20]
+        # "qc": person certificates carry QCStatements since the trusted lists (older cached ones do not)
+        slug = hashlib.sha256(repr(("qc", country, code, given, surname, variant)).encode()).hexdigest()[:20]
         pdir = self.directory / "persons"
         name = f"{given} {surname}"
         if variant == "self_signed":
@@ -450,15 +477,18 @@ class DemoPKI:
                 ),
                 critical=False,
             )
+        if variant != "not_qualified":
+            builder = builder.add_extension(x509.UnrecognizedExtension(_QC_STATEMENTS_OID, _qc_statements()), critical=False)
         cert = builder.sign(issuer_key, hashes.SHA256())
         if variant == "sha1":
             cert = _resign_sha1(cert, issuer_key)
         return _Pair(cert, key)
 
     # -- revocation -----------------------------------------------------------------------------
-    def crl(self, revoked: Iterable[Identity] = ()) -> asn1_crl.CertificateList:
-        """A fresh CRL of the intermediate CA listing ``revoked`` (as embeddable revocation info)."""
-        now = _now()
+    def crl(self, revoked: Iterable[Identity] = (), *, this_update: _dt.datetime | None = None) -> asn1_crl.CertificateList:
+        """A CRL of the intermediate CA listing ``revoked`` (as embeddable revocation info), issued
+        5 minutes ago, or at ``this_update``."""
+        now = (this_update + _dt.timedelta(minutes=5)) if this_update else _now()
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.intermediate.cert.subject)
@@ -480,6 +510,86 @@ class DemoPKI:
         der = builder.sign(self.intermediate.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
         return asn1_crl.CertificateList.load(der)
 
+    def ocsp_response(self, identity: Identity, *, this_update: _dt.datetime | None = None,
+                      validity: _dt.timedelta = _dt.timedelta(hours=1), revoked_at: _dt.datetime | None = None,
+                      cert_id=None):
+        """An OCSP response about ``identity``'s certificate, signed by its CA (as signing tools embed,
+        or as the loopback responder of the tests answers ``cert_id``)."""
+        from asn1crypto import algos, core, ocsp
+
+        this_update = this_update or _now()
+        issuer = self.intermediate.asn1_cert
+        leaf = identity.asn1_cert
+        cert_id = cert_id or ocsp.CertId({
+            "hash_algorithm": algos.DigestAlgorithm({"algorithm": "sha1"}),
+            "issuer_name_hash": issuer.subject.sha1,
+            "issuer_key_hash": issuer.public_key.sha1,
+            "serial_number": leaf.serial_number,
+        })
+        status = (ocsp.CertStatus(name="good", value=core.Null()) if revoked_at is None else
+                  ocsp.CertStatus(name="revoked", value={"revocation_time": revoked_at}))
+        tbs = ocsp.ResponseData({
+            "responder_id": ocsp.ResponderId(name="by_key", value=issuer.public_key.sha1),
+            "produced_at": this_update,
+            "responses": [{"cert_id": cert_id, "cert_status": status, "this_update": this_update,
+                           "next_update": this_update + validity}],
+        })
+        signature = self.intermediate.key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+        basic = ocsp.BasicOCSPResponse({
+            "tbs_response_data": tbs,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature": signature,
+        })
+        return ocsp.OCSPResponse({
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+        })
+
+    def person_with_ocsp(self, country: str, code: str, given: str, surname: str, *, ocsp_url: str | None = None,
+                         crl_url: str | None = None) -> Identity:
+        """A good person certificate (not cached) whose AIA names ``ocsp_url`` as its OCSP responder
+        and/or whose CRL distribution point is ``crl_url``: what an online revocation check fetches."""
+        from cryptography.x509.oid import AuthorityInformationAccessOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        serial_attr = f"PNO{country}-{code}"
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country), x509.NameAttribute(NameOID.SURNAME, surname),
+            x509.NameAttribute(NameOID.GIVEN_NAME, given), x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_attr),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{given} {surname}"),
+        ])
+        now = _now()
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.intermediate.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(days=1)).not_valid_after(now + _dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.key.public_key()),
+                           critical=False)
+            .add_extension(x509.UnrecognizedExtension(_QC_STATEMENTS_OID, _qc_statements()), critical=False)
+        )
+        if ocsp_url:
+            cert = cert.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]), critical=False)
+        if crl_url:
+            cert = cert.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+                crl_issuer=None)]), critical=False)
+        cert = cert.sign(self.intermediate.key, hashes.SHA256())
+        digits = "".join(ch for ch in code if ch.isdigit())
+        return Identity(name=f"{given} {surname}", national_id=f"{country}-{digits}", serial_number=serial_attr,
+                        variant=None, cert=cert, key=key, chain=(cert, self.intermediate.cert, self.root.cert), pki=self)
+
+    def add_validation_data(self, pdf: bytes, identity: Identity, *, crls=(), ocsps=()) -> bytes:
+        """Append a DSS with validation data (what a signing tool or an archive adds after signing)."""
+        from pyhanko.sign.validation import DocumentSecurityStore
+
+        out = io.BytesIO(pdf)
+        DocumentSecurityStore.add_dss(out, sig_contents=None, certs=identity.asn1_chain[1:],
+                                      crls=list(crls), ocsps=list(ocsps), force_write=True)
+        return out.getvalue()
+
     def timestamper(self, fixed_dt: _dt.datetime | None = None):
         """An in-process RFC 3161 TSA (pyHanko's DummyTimeStamper) with the demo TSA certificate."""
         from pyhanko.sign.timestamps import DummyTimeStamper
@@ -500,6 +610,65 @@ class DemoPKI:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         out = signers.PdfTimeStamper(self.timestamper(fixed_dt)).timestamp_pdf(writer, md_algorithm="sha256")
         return out.getvalue()
+
+    # -- the test trusted lists -----------------------------------------------------------------
+    @property
+    def lotl_signer_path(self) -> Path:
+        return self.directory / "lotl-signer.pem"
+
+    @property
+    def trust_lists_path(self) -> Path:
+        """The verified snapshot of the test LOTL and LV list (made on first use)."""
+        path = self.directory / "trust-lists"
+        if not (path / "snapshot.json").is_file():
+            with self._lock:
+                if not (path / "snapshot.json").is_file():
+                    self.publish_trust_lists(self.directory / "trust-lists-src")
+                    from verify.trust import import_lists
+
+                    import_lists(self.directory / "trust-lists-src", path, lotl_signer=str(self.lotl_signer_path))
+        return path
+
+    def _list_signer(self, stem: str, cn: str) -> _Pair:
+        try:
+            return _Pair.read(self.directory, stem)
+        except (OSError, ValueError):
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = _name(cn)
+            cert = (
+                x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(_serial_for(stem)).not_valid_before(_CA_FROM).not_valid_after(_CA_UNTIL)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+                .sign(key, hashes.SHA256())
+            )
+            pair = _Pair(cert, key)
+            pair.write(self.directory, stem)
+            return pair
+
+    def publish_trust_lists(self, directory: str | Path, *, base_url: str = "https://tl.docintake-demo.invalid",
+                            sequence: int = 1, issued: _dt.datetime | None = None,
+                            next_update: _dt.datetime | None = None, qualified_tsa: bool = True) -> Path:
+        """Write ``LOTL.xml`` and ``LV.xml`` (the LOTL points at ``base_url``/LV.xml) into ``directory``;
+        ``qualified_tsa=False`` leaves the TSA off the list (its timestamps are then not qualified)."""
+        from verify import demo_tl
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        lotl_signer = self._list_signer("lotl-signer", "docintake Demo LOTL signer")
+        tl_signer = self._list_signer("tl-signer", "docintake Demo TL signer")
+        services = [
+            # the root, not the issuing CA: pyHanko cannot place a CRL signed by the anchor itself on a path
+            demo_tl.ServiceEntry("docintake Demo Root CA", self.root.asn1_cert, "ca", _CA_FROM),
+            demo_tl.ServiceEntry("docintake Demo TSA", self.tsa.asn1_cert, "tsa", _CA_FROM),
+        ][: 2 if qualified_tsa else 1]
+        kw = dict(sequence=sequence, issued=issued, next_update=next_update)
+        (directory / "LV.xml").write_bytes(demo_tl.national_list(
+            services, territory="LV", signer_cert=tl_signer.asn1_cert, signer_key_pem=tl_signer.key_pem, **kw))
+        (directory / "LOTL.xml").write_bytes(demo_tl.list_of_lists(
+            [("LV", f"{base_url.rstrip('/')}/LV.xml", tl_signer.asn1_cert)],
+            signer_cert=lotl_signer.asn1_cert, signer_key_pem=lotl_signer.key_pem, **kw))
+        return directory
 
     def sign_pdf(self, pdf: bytes, identity: Identity, **kwargs) -> bytes:
         """:func:`sign_pdf` with this PKI's timestamper."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
@@ -47,6 +47,10 @@ class Policy:
     max_pages: int = 50
     timeout: float = 30.0
     weak_digests: frozenset[str] = field(default_factory=lambda: frozenset({"md5", "sha1"}))
+    #: A verified snapshot of the EU trusted lists (verify.trust.TrustedLists), or None.
+    trusted_lists: Any = None
+    #: FORM.md: the bank requires a qualified electronic signature (QES) and a qualified timestamp.
+    require_qualified: bool = True
 
     def __post_init__(self) -> None:
         if self.min_level not in LEVELS:
@@ -57,8 +61,31 @@ class Policy:
         object.__setattr__(self, "weak_digests", frozenset(d.lower() for d in self.weak_digests))
 
     @classmethod
-    def load(cls, trust_roots: Iterable[str | os.PathLike] = (), **kw) -> "Policy":
-        """Read trust roots from PEM or DER files and from directories of them (not recursive)."""
+    def load(
+        cls,
+        trust_roots: Iterable[str | os.PathLike] = (),
+        *,
+        trust_lists: str | os.PathLike | None = None,
+        countries: Iterable[str] | None = None,
+        service_types: Iterable[str] | None = None,
+        **kw,
+    ) -> "Policy":
+        """Read trust roots from PEM or DER files and from directories of them (not recursive), and
+        the trusted-list snapshot in ``trust_lists`` (verify.trust), limited to ``countries`` and
+        ``service_types``."""
+        lists = None
+        if trust_lists is not None:
+            from verify import trust
+
+            try:
+                lists = trust.load_snapshot(
+                    trust_lists,
+                    countries=tuple(countries or trust.DEFAULT_COUNTRIES),
+                    service_types=tuple(service_types or trust.DEFAULT_SERVICE_TYPES),
+                )
+            except trust.TrustError as exc:
+                raise PolicyError(str(exc)) from exc
+        kw.setdefault("trusted_lists", lists)
         certs: list[asn1_x509.Certificate] = []
         seen: set[bytes] = set()
         for path in trust_roots:
@@ -71,6 +98,80 @@ class Policy:
 
     def level_at_least(self, level: str | None) -> bool:
         return level in LEVELS and LEVELS.index(level) >= LEVELS.index(self.min_level)
+
+    # -- pyHanko's validation specs, built once per policy -----------------------------------
+    def _cached(self, name: str, build):
+        value = self.__dict__.get(name)
+        if value is None:
+            value = build()
+            object.__setattr__(self, name, value)
+        return value
+
+    def cert_validation_spec(self):
+        """pyHanko's CertValidationPolicySpec: the trusted lists and the explicit roots as anchors,
+        revocation checked where declared (soft: what is not available is said, not fatal), weak
+        digests refused."""
+
+        def build():
+            from pyhanko_certvalidator.context import CertValidationPolicySpec
+            from pyhanko_certvalidator.policy_decl import (
+                CertRevTrustPolicy,
+                DisallowWeakAlgorithmsPolicy,
+                RevocationCheckingPolicy,
+                RevocationCheckingRule,
+            )
+
+            from verify.trust import trust_manager
+
+            roots = list(self.trust_roots)
+            if self.use_system_trust:
+                from pyhanko_certvalidator.registry import _system_trust_roots
+
+                roots += _system_trust_roots()
+            soft = RevocationCheckingRule.CHECK_IF_DECLARED_SOFT
+            return CertValidationPolicySpec(
+                trust_manager=trust_manager(self.trusted_lists, roots),
+                revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(soft, soft)),
+                algorithm_usage_policy=DisallowWeakAlgorithmsPolicy(weak_hash_algos=set(self.weak_digests)),
+            )
+
+        return self._cached("_cert_spec", build)
+
+    def pdf_validation_spec(self):
+        """pyHanko's PdfSignatureValidationSpec for ``ades_lta_validation``."""
+
+        def build():
+            from pyhanko.sign.validation.policy_decl import (
+                PdfSignatureValidationSpec,
+                RevinfoOnlineFetchingRule,
+                RevocationInfoGatheringSpec,
+                SignatureValidationSpec,
+            )
+            from pyhanko.sign.validation.settings import KeyUsageConstraints
+
+            from verify.revisions import STRICT_DIFF_POLICY
+
+            rule = RevinfoOnlineFetchingRule.ALWAYS_FETCH if self.allow_fetching else RevinfoOnlineFetchingRule.LOCAL_ONLY
+            return PdfSignatureValidationSpec(
+                signature_validation_spec=SignatureValidationSpec(
+                    cert_validation_policy=self.cert_validation_spec(),
+                    revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=rule),
+                    key_usage_settings=KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=True),
+                ),
+                diff_policy=STRICT_DIFF_POLICY(),
+            )
+
+        return self._cached("_pdf_spec", build)
+
+    def validation_context(self, now):
+        """A ValidationContext built by pyHanko from the spec at ``now`` (for timestamp checks)."""
+        from pyhanko.sign.validation.policy_decl import bootstrap_validation_data_handlers
+        from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+
+        spec = self.pdf_validation_spec().signature_validation_spec
+        timing = ValidationTimingInfo(validation_time=now, best_signature_time=now, point_in_time_validation=False)
+        handlers = bootstrap_validation_data_handlers(spec, timing_info=timing)
+        return spec.cert_validation_policy.build_validation_context(timing_info=timing, handlers=handlers)
 
 
 def load_certificates(path: str | os.PathLike) -> list[asn1_x509.Certificate]:

@@ -19,6 +19,14 @@
     container           null for a PDF; for an ASiC-E container {"format", "data_files": [names],
                         "signatures": [{"file", "id", "signer", "level", "qualified", "covers", "valid"}]}
                         (qualified: null until trusted-list qualification is assessed)
+    indication          the ETSI EN 319 102-1 main indication: "PASSED" | "FAILED" | "INDETERMINATE" | null
+    subindication       its sub-indication as ETSI names it ("OK", "HASH_FAILURE", "NO_CERTIFICATE_CHAIN_FOUND", ...) | null
+    qualified           true: a QES (qualified certificate for e-signatures on a QSCD, service granted on the
+                        trusted lists at the proven signing time); false: not; null: not assessed
+    trust_source        "trusted_list" | "trust_roots" (an explicitly configured root) | null (no trusted path)
+
+The ETSI TS 119 102-2 XML validation report (``Report.etsi_report``) is not in the JSON; it is
+stored with the submission and written by ``docintake verify --report FILE``.
 """
 
 from __future__ import annotations
@@ -81,6 +89,12 @@ class Report:
     #: A signed container's ``{format, data_files, signatures: [{signer, level, qualified, covers}]}``
     #: (verify.container), else None.
     container: dict[str, Any] | None = None
+    indication: str | None = None
+    subindication: str | None = None
+    qualified: bool | None = None
+    trust_source: str | None = None
+    #: Not in the JSON: the ETSI TS 119 102-2 validation report (XML) of the signature, or None.
+    etsi_report: str | None = field(default=None, repr=False)
     #: Not in the JSON: wall-clock seconds the decision took.
     elapsed: float = 0.0
 
@@ -120,6 +134,10 @@ class Report:
             "fields": _jsonable(self.fields),
             "revocation": _revocation(self.revocation_checked),
             "container": _jsonable(self.container) if self.container is not None else None,
+            "indication": self.indication,
+            "subindication": self.subindication,
+            "qualified": self.qualified,
+            "trust_source": self.trust_source,
         }
 
     def summary(self) -> str:
@@ -137,6 +155,12 @@ class Report:
             details.append(f"claimed signing time {_iso(self.signing_time)}")
         if self.coverage:
             details.append(f"coverage {self.coverage}")
+        if self.indication:
+            details.append(f"ETSI {self.indication}/{self.subindication}")
+        if self.qualified is not None:
+            details.append("qualified (QES)" if self.qualified else "NOT qualified")
+        if self.trust_source:
+            details.append(f"trust from {self.trust_source.replace('_', ' ')}")
         if self.revocation_checked is False:
             details.append("revocation NOT checked (no revocation data embedded)")
         elif self.revocation_checked:

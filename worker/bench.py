@@ -111,7 +111,8 @@ def raw_floor(data: bytes, policy) -> None:
 
     reader = PdfFileReader(io.BytesIO(data), strict=True)
     sig = reader.embedded_signatures[0]
-    vc = ValidationContext(trust_roots=list(policy.trust_roots), allow_fetching=False,
+    roots = [a.certificate for a in policy.trusted_lists.registry.known_certificate_authorities]
+    vc = ValidationContext(trust_roots=list(policy.trust_roots) + roots, allow_fetching=False,
                            revocation_mode="soft-fail", weak_hash_algos=set(policy.weak_digests))
     status = validate_pdf_signature(
         sig, signer_validation_context=vc,
@@ -229,7 +230,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
 
     # the decision alone, in a fresh process
     code, peak, stdout, stderr = run_measured(
-        [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_root), str(big_path)], env=env)
+        [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_lists), str(big_path)], env=env)
     if code != 0:
         raise RuntimeError(f"bench_child decide failed:\n{stderr[-3000:]}")
     out["big_form_decision"] = _last_json(stdout)["result"]
@@ -237,7 +238,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
     progress.update(1)
 
     # a real worker (``docintake worker --burst``, fork class: peak of the worker and its horse)
-    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "mem-worker", corpus.trust_root,
+    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "mem-worker", corpus.trust_lists,
                       services) as inst:
         inst.import_customers([big])
         inst.deliver(make_mail(big.pdf, index=big.index), "big.mail")
@@ -254,7 +255,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
 
     # the poller on one mail with ten such attachments
     attachments = 2 if quick else 10
-    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "mem-poll", corpus.trust_root,
+    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "mem-poll", corpus.trust_lists,
                       services) as inst:
         raw = make_mail([big.pdf] * attachments, index=big.index)
         out["big_mail_bytes"] = len(raw)
@@ -278,7 +279,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
     first_mark = 100 if growth_n >= 200 else growth_n // 2
     checkpoints = sorted({10, first_mark, growth_n})
     code, peak, stdout, stderr = run_measured(
-        [sys.executable, "-m", "worker.bench_child", "growth", str(corpus.trust_root), str(growth_n),
+        [sys.executable, "-m", "worker.bench_child", "growth", str(corpus.trust_lists), str(growth_n),
          ",".join(map(str, checkpoints)), *files], env=env, timeout=3600)
     if code != 0:
         raise RuntimeError(f"bench_child growth failed:\n{stderr[-3000:]}")
@@ -481,7 +482,7 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
         corpus = Corpus(workdir / "corpus")
         forms = [f for f in tqdm(corpus.forms(n_forms), total=n_forms, desc="signing forms", unit="form",
                                  file=sys.stderr)]
-        policy = Policy.load(trust_roots=[corpus.trust_root])
+        policy = Policy.load(trust_lists=corpus.trust_lists)
 
         stages = tuple(stages) or STAGES
         res["stages"] = list(stages)
@@ -508,7 +509,7 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
                         for attempt in range(repeat):
                             bar.set_postfix_str(f"{cfg.name} x{workers} {mode} #{attempt + 1}")
                             with Installation(cfg, workdir / f"run-{cfg.name}-{workers}-{mode}-{attempt}",
-                                              corpus.trust_root, services) as inst:
+                                              corpus.trust_lists, services) as inst:
                                 tries.append(run_throughput(inst, forms, workers, mode=mode, progress=bar))
                         best = max(tries, key=lambda r: r["throughput_per_s"])
                         best["tries_per_s"] = [r["throughput_per_s"] for r in tries]
@@ -544,7 +545,7 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
             n_lat = latency_mails or min(n_forms, 150)
             lat_forms = list(corpus.forms(n_lat, start=100_000))
             with tqdm(total=n_lat, desc=f"latency at {rate}/s", unit="mail", file=sys.stderr) as bar, \
-                    Installation(Config("maildir", "sqlite", "embedded"), workdir / "latency", corpus.trust_root,
+                    Installation(Config("maildir", "sqlite", "embedded"), workdir / "latency", corpus.trust_lists,
                                  services) as inst:
                 lat = run_latency(inst, lat_forms, rate, workers=2, progress=bar)
             values = lat["latencies_s"]

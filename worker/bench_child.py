@@ -37,16 +37,16 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _settings(trust_root: str):
+def _settings(trust_lists: str):
     from intake.config import Settings
 
-    return Settings(trust_roots=(Path(trust_root),), secret_key="bench")
+    return Settings(trust_lists=Path(trust_lists), secret_key="bench")
 
 
-def growth(trust_root: str, n: int, checkpoints: list[int], files: list[str]) -> dict:
+def growth(trust_lists: str, n: int, checkpoints: list[int], files: list[str]) -> dict:
     from worker.decide import decide_document
 
-    settings = _settings(trust_root)
+    settings = _settings(trust_lists)
     docs = [Path(f).read_bytes() for f in files]
     marks = set(checkpoints)
     out = {"rss_mb": {}, "accepted": 0, "decisions": n, "start_rss_mb": round(rss_mb(), 1)}
@@ -62,10 +62,10 @@ def growth(trust_root: str, n: int, checkpoints: list[int], files: list[str]) ->
     return out
 
 
-def decide_one(trust_root: str, file: str) -> dict:
+def decide_one(trust_lists: str, file: str) -> dict:
     from worker.decide import decide_document
 
-    settings = _settings(trust_root)
+    settings = _settings(trust_lists)
     data = Path(file).read_bytes()
     started = time.monotonic()
     decision = decide_document(data, settings)

@@ -86,8 +86,9 @@ class Corpus:
         self._blank: bytes | None = None
 
     @property
-    def trust_root(self) -> Path:
-        return self.pki.root_pem_path
+    def trust_lists(self) -> Path:
+        """The demo PKI's test trusted lists: the bench trusts (and qualifies) like production."""
+        return self.pki.trust_lists_path
 
     @property
     def blank(self) -> bytes:

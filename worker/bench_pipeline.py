@@ -53,7 +53,7 @@ class Services:
 class Installation:
     config: Config
     root: Path
-    trust_root: Path
+    trust_lists: Path
     services: Services
     env: dict[str, str] = field(default_factory=dict)
     _pg_name: str | None = None
@@ -69,7 +69,7 @@ class Installation:
         data.mkdir(exist_ok=True)
         env = {
             "DOCINTAKE_DATA_DIR": str(data),
-            "DOCINTAKE_TRUST_ROOTS": str(self.trust_root),
+            "DOCINTAKE_TRUST_LISTS": str(self.trust_lists),
             "DOCINTAKE_SECRET_KEY": "bench",
             "DOCINTAKE_LOG_LEVEL": "WARNING",
             "DOCINTAKE_MAILDIR": str(self.root / "Maildir"),

@@ -17,9 +17,21 @@ _LOCK = threading.Lock()
 _POLICIES: dict[tuple, Any] = {}
 
 
+def _snapshot_stamp(path) -> int | None:
+    try:
+        return (path / "snapshot.json").stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
 def _policy_key(settings: Settings) -> tuple:
     return (
         tuple(str(p) for p in settings.trust_roots),
+        str(settings.resolved_trust_lists),
+        _snapshot_stamp(settings.resolved_trust_lists),  # a refreshed snapshot makes a new policy
+        settings.trust_countries,
+        settings.trust_service_types,
+        settings.require_qualified,
         settings.min_level,
         settings.allow_fetching,
         settings.max_pdf_bytes,
@@ -38,6 +50,10 @@ def policy_for(settings: Settings):
 
             policy = Policy.load(
                 trust_roots=list(settings.trust_roots),
+                trust_lists=settings.resolved_trust_lists,
+                countries=settings.trust_countries,
+                service_types=settings.trust_service_types,
+                require_qualified=settings.require_qualified,
                 min_level=settings.min_level,
                 allow_fetching=settings.allow_fetching,
                 max_bytes=settings.max_pdf_bytes,
@@ -59,6 +75,8 @@ class Decision:
     national_id: str | None
     signing_time: dt.datetime | None
     fields: dict
+    #: The ETSI TS 119 102-2 validation report (XML) of the signature, stored with the submission.
+    validation_report: str | None = None
 
     @property
     def main_reason(self) -> str | None:
@@ -108,7 +126,8 @@ def decision_of(report: Any) -> Decision:
     accepted = verdict == "accepted" and not reasons
     if verdict == "accepted" and reasons:  # never apply a form that carries a reason
         accepted = False
-    return Decision(accepted, reasons, data, national_id, signing_time, dict(fields))
+    return Decision(accepted, reasons, data, national_id, signing_time, dict(fields),
+                    getattr(report, "etsi_report", None))
 
 
 def decide_document(content: bytes, settings: Settings, now: dt.datetime | None = None) -> Decision:

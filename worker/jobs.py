@@ -215,6 +215,7 @@ def finish(settings: Settings, claim: Claim, decision: Decision) -> str:
                 reasons=reasons,
                 main_reason=main_reason,
                 report=decision.report,
+                validation_report=decision.validation_report,
                 national_id=decision.national_id,
                 signing_time=decision.signing_time,
                 decided_at=now,

@@ -25,6 +25,7 @@ from intake import metrics
 from intake.db import session_factory, session_scope
 from intake.mailstore import raw_chunks
 from intake.models import Mail, Status, Submission, User, utcnow
+from intake.trust_status import freshness
 from intake.web import chart, queries, render, sessions
 from intake.web.auth import (MIN_PASSWORD, ROLES, audit, check_password_policy, check_user_name, hash_password,
                              requires)
@@ -77,8 +78,13 @@ def dashboard():
     except Exception:
         log.warning("queue statistics unavailable", exc_info=True)
         queue = None
+    try:
+        stale_lists = [row for row in freshness(settings()) if row["stale"]]
+    except Exception:
+        log.warning("trusted-list snapshot unreadable", exc_info=True)
+        stale_lists = []
     return render_template("dashboard.html", d=data, queue=queue, chart=chart.build(data["days"]),
-                           colour=chart.colour)
+                           colour=chart.colour, stale_lists=stale_lists)
 
 
 # ---- rejects queue --------------------------------------------------------------------------------
@@ -197,6 +203,8 @@ def submission(submission_id: int):
         "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
         form_id=form_id, profile_id=profile_id,
         pages=_rendered(sub), trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
+        has_validation_report=db().scalar(
+            select(Submission.validation_report.is_not(None)).where(Submission.id == sub.id)),
         clear_form=ClearForm(), reprocess_form=ReprocessForm(),
         can_clear=sub.status in CLEARABLE, can_reprocess=_reprocessable(sub),
     )
@@ -234,6 +242,22 @@ def original(submission_id: int):
     response = Response(slices(), mimetype="application/octet-stream")
     response.headers["Content-Length"] = str(size)
     response.headers["Content-Disposition"] = f'attachment; filename="{sub.id}-{name}"'
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@bp.route("/submissions/<id:submission_id>/validation-report.xml")
+@requires("view")
+def validation_report(submission_id: int):
+    """The ETSI TS 119 102-2 validation report of the signature, as stored with the decision."""
+    sub = _submission_or_404(submission_id)
+    xml = db().scalar(select(Submission.validation_report).where(Submission.id == sub.id))
+    if not xml:
+        abort(404)
+    audit(current_user.name, "downloaded_validation_report", sub.id)
+    db().commit()
+    response = Response(xml, mimetype="application/xml")
+    response.headers["Content-Disposition"] = f'attachment; filename="validation-report-{sub.id}.xml"'
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from verify.container.archive import Container, ContainerInvalid, open_container
 from verify.container.manifest import read_manifest
-from verify.container.signer import judge_signer_certificate
+from verify.container.signer import judge_signer_certificate, timestamp_context
 from verify.container.xades import XadesFormatError, XadesSignature, check_timestamps, read_signature, signature_elements
 from verify.container.xmlsafe import UnsafeXml, parse
 from verify.policy import Policy
@@ -87,7 +87,8 @@ async def _verify_all(elements, container: Container, listed: dict[str, str], po
 
 
 async def _verify_one(file, element, container: Container, listed, policy: Policy, now, state):
-    from verify.decision import _judge_certificate, _Revinfo, _revocation_covered, _signer_of, _State, _validation_context
+    from verify.decision import _State
+    from verify.signature import _Revinfo, _revocation_covered, signer_of
 
     label = f"signature {element.get('Id') or file}"
     entry: dict[str, Any] = {"file": file, "id": element.get("Id"), "signer": None, "level": None,
@@ -110,18 +111,22 @@ async def _verify_one(file, element, container: Container, listed, policy: Polic
             found.add("container_invalid")
     revinfo = _Revinfo(result.certs, result.crls, result.ocsps, False)
     await check_timestamps(
-        result, extra["tokens"], lambda moment: _validation_context(policy, revinfo, moment=moment, retroactive_revinfo=True)
+        result, extra["tokens"],
+        lambda moment: timestamp_context(policy, moment, certs=result.certs, crls=result.crls, ocsps=result.ocsps),
     )
     for code, message in result.problems:  # integrity, then the timestamps'
         found.add(code, message)
     if result.cert is not None:
-        entry["signer"] = _signer_of(result.cert).to_json()
+        entry["signer"] = signer_of(result.cert).to_json()
         moment = result.trusted_time or now
-        status = await judge_signer_certificate(
-            result.cert, policy, moment, certs=result.certs, crls=result.crls, ocsps=result.ocsps,
+        judgement, reasons = await judge_signer_certificate(
+            result.cert, policy, moment, certs=result.certs, crls=result.crls, ocsps=result.ocsps, now=now,
             digest=result.digest, mechanism=result.mechanism,
         )
-        _judge_certificate(status, result.cert, policy, found)
+        result.judgement = judgement
+        entry["qualified"] = judgement.qualified
+        for reason in reasons:
+            found.add(reason.code, reason.message)
     present, proven = result.level(False), result.level(True)
     entry["level"] = present
     if present is None:
@@ -142,16 +147,22 @@ async def _verify_one(file, element, container: Container, listed, policy: Polic
 
 
 def _describe(state, result: XadesSignature) -> None:
-    from verify.decision import _signer_of
+    from verify.signature import signer_of
 
-    state.signer = _signer_of(result.cert)
+    state.signer = signer_of(result.cert)
+    judgement = getattr(result, "judgement", None)
+    if judgement is not None:
+        state.indication, state.subindication = judgement.indication, judgement.subindication
+        state.qualified, state.trust_source = judgement.qualified, judgement.trust_source
     state.level = result.level(False)
     state.signing_time = result.signing_time
     state.timestamp_time = result.trusted_time
 
 
 def _the_form(container: Container, results: list[XadesSignature], policy: Policy, now, state) -> None:
-    from verify.decision import _form_and_binding, _open, _Reject, _signature, _Signed, _State
+    from verify.decision import _form_and_binding, _open, _Reject, _State
+    from verify.signature import Signed
+    from verify.signature import judge as judge_signature
 
     if len(container.data_files) != 1:
         raise _Reject(Reason("container_invalid", None,
@@ -163,7 +174,7 @@ def _the_form(container: Container, results: list[XadesSignature], policy: Polic
     revision_bytes, revision = pdf, None
     if reader.embedded_regular_signatures:  # a PAdES form inside the container: judged as well
         inner = _State(sha256=state.sha256)
-        signed = _signature(reader, pdf, policy, now, inner)
+        signed = judge_signature(reader, pdf, policy, now, inner)
         for reason in inner.reasons:
             state.add(reason.code, f"the PDF's own signature: {reason.message}")
         if signed is None or signed.revision_bytes is None:
@@ -174,7 +185,7 @@ def _the_form(container: Container, results: list[XadesSignature], policy: Polic
         state.add("signer_mismatch", "no XAdES signer certificate can be read")
         return
     signer_before = state.signer
-    _form_and_binding(pdf, reader, _Signed(revision_bytes, certs[0], True, revision, alternatives=tuple(certs[1:])), state)
+    _form_and_binding(pdf, reader, Signed(revision_bytes, certs[0], True, revision, alternatives=tuple(certs[1:])), state)
     if state.signer is not signer_before:  # the form named another signer: report that one
         customer = next(r for r in results if r.cert is not None and _serial(r.cert) == state.signer.serial)
         _describe(state, customer)

@@ -1,18 +1,18 @@
 """Judge one XAdES signer's certificate: the container path's single door to certificate validation.
 
-The same pyhanko-certvalidator machinery and :class:`verify.policy.Policy` as PAdES
-(trust roots, validation time, embedded revocation data, key usage nonRepudiation,
-weak algorithms); the verdict is read by the same ``verify.decision._judge_certificate``.
-Once the AdES / trusted-list machinery (qualification) is merged, this is the one
-function to route to it.
+XAdES has no trust model of its own: the certificate goes through the same pyHanko AdES
+machinery, trusted lists, explicit roots and qualification assessor as a PAdES signer
+(:func:`verify.signature.judge_certificate_async`). Only what pyHanko cannot see here is
+added: the weak-digest check of the XAdES signature's own digest and signature method.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
 
 from verify.policy import Policy
+from verify.reasons import Reason
+from verify.signature import CertificateJudgement, embedded_validation_context, judge_certificate_async
 
 
 async def judge_signer_certificate(
@@ -23,28 +23,24 @@ async def judge_signer_certificate(
     certs: list,
     crls: list,
     ocsps: list,
+    now: _dt.datetime,
     digest: str | None = None,
     mechanism: str | None = None,
-) -> dict[str, Any]:
-    """pyHanko-style status keys (``trust_problem_indic``, ``validation_path``,
-    ``revocation_details``, ``md_algorithm``, ...) for ``verify.decision._judge_certificate``."""
-    from pyhanko.sign.validation.generic_cms import validate_cert_usage
-    from pyhanko.sign.validation.settings import KeyUsageConstraints
-
-    from verify.decision import _Revinfo, _validation_context
-
-    # FORM.md: revocation data issued after the signature timestamp proves non-revocation at
-    # signing time (LT signatures fetch OCSP right after the timestamp), hence retroactive.
-    vc = _validation_context(
-        policy, _Revinfo(list(certs), list(crls), list(ocsps), False), moment=moment, retroactive_revinfo=True
+) -> tuple[CertificateJudgement, list[Reason]]:
+    """The judgement of ``cert`` at ``moment`` (a trusted timestamp's time, else ``now``), and the
+    reasons to record: the judgement's, plus a weak digest in the XAdES signature itself."""
+    judgement = await judge_certificate_async(
+        cert, policy, other_certs=certs, crls=crls, ocsps=ocsps, proof_of_existence=moment, now=now
     )
-    ku = KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=True)
-    result = await validate_cert_usage(cert, vc, ku, vc.path_builder.async_build_paths_lazy(cert))
-    return {
-        "trust_problem_indic": result.error_subindic,
-        "validation_path": result.success_result or result.error_path,
-        "revocation_details": result.revo_details,
-        "validation_moment": moment,
-        "md_algorithm": digest,
-        "pkcs7_signature_mechanism": mechanism,
-    }
+    reasons = list(judgement.reasons)
+    md, mech = (digest or "").lower(), (mechanism or "").lower()
+    if md in policy.weak_digests:
+        reasons.append(Reason("weak_algorithm", None, f"the signature uses the digest {md}"))
+    elif any(w in mech for w in policy.weak_digests):
+        reasons.append(Reason("weak_algorithm", None, f"the signature mechanism {mech} is not allowed"))
+    return judgement, reasons
+
+
+def timestamp_context(policy: Policy, moment: _dt.datetime, *, certs: list, crls: list, ocsps: list):
+    """The ValidationContext a timestamp authority's chain is judged in, at the token's own time."""
+    return embedded_validation_context(policy, moment, certs=certs, crls=crls, ocsps=ocsps)[0]

@@ -112,6 +112,8 @@ class XadesSignature:
     crls: list = field(default_factory=list)
     ocsps: list = field(default_factory=list)
     policy_oid: str | None = None
+    #: verify.signature.CertificateJudgement of ``cert``, once judged (verify.container.signer)
+    judgement: Any = None
 
     def level(self, need_trust: bool) -> str | None:
         """Baseline level: B-B, B-T (a signature timestamp), B-LT (+ certificate and revocation
