@@ -61,7 +61,7 @@ def test_valid_container_is_accepted_at_each_level(level, pki, trust_policy, for
     assert js["format"] == "ASiC-E" and js["data_files"] == ["form.pdf"]
     assert js["signatures"] == [
         {"file": "META-INF/signatures0.xml", "id": "S0", "signer": report.signer.to_json(), "level": level,
-         "qualified": None, "covers": ["form.pdf"], "valid": True}
+         "qualified": True, "covers": ["form.pdf"], "valid": True}
     ]
 
 
@@ -72,7 +72,7 @@ def test_cli_summary_lists_the_container(pki, customer, form, tmp_path):
 
     path = tmp_path / "anketa.edoc"
     path.write_bytes(make_container({"form.pdf": form}, [customer], level="B-T", pki=pki))
-    result = CliRunner().invoke(verify_command, [str(path), "--trust-roots", str(pki.root_pem_path)])
+    result = CliRunner().invoke(verify_command, [str(path), "--trust-lists", str(pki.trust_lists_path)])
     assert result.exit_code == 0, result.output
     assert "container ASiC-E: form.pdf" in result.output
     assert "signature S0: Jānis Bērziņš, B-T, valid" in result.output
@@ -114,7 +114,7 @@ def test_pades_form_inside_container(pki, trust_policy, form, customer):
 def test_untrusted_root_and_weak_policy_apply(pki, form, customer):
     report = decide(make_container({"form.pdf": form}, [customer], pki=pki), Policy.load([pki.untrusted_root_pem_path]))
     assert "untrusted_signer" in report.codes
-    lt = Policy.load([pki.root_pem_path], min_level="B-LT")
+    lt = Policy.load(trust_lists=pki.trust_lists_path, min_level="B-LT")
     report = decide(make_container({"form.pdf": form}, [customer], level="B-T", pki=pki), lt)
     assert report.codes == ["signature_invalid"] and "below the required B-LT" in report.reasons[0].message
 

@@ -33,7 +33,7 @@ def _mail(key: str, attachments: list[tuple[str, str, bytes]]) -> tuple[str, byt
 
 @pytest.mark.parametrize("redis_kind,backend", COMBOS, ids=["-".join(c) for c in COMBOS])
 def test_container_mail_to_profile(redis_kind, backend, make_settings, pki, make_form, person_for):
-    settings = make_settings(backend, redis=redis_kind == "redis-server", trust_roots=(pki.root_pem_path,))
+    settings = make_settings(backend, redis=redis_kind == "redis-server", trust_lists=pki.trust_lists_path)
     known = [customer_values(i) for i in range(4)]
     import_customers(settings, known)
     edoc_values = dict(known[0], phone="+37126111222")

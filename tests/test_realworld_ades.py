@@ -16,8 +16,7 @@ import pytest
 from verify.decision import decide
 from verify.policy import Policy
 
-REALWORLD = Path("/work/shared/realworld")
-TRUST = REALWORLD / "trust"
+from tests.fixtures.realworld import REALWORLD, TRUST
 
 # file: (source expectation, verdict, main reason or None, level, qualified, why it differs / note)
 TABLE = {
@@ -59,16 +58,6 @@ TABLE = {
         ("AdES valid, INVALID as QES", "rejected", "certificate_expired", "B-LT", None,
          "its CA (EJBCA sample) is not in ../shared/realworld/trust, and it has expired since"),
 }
-
-
-@pytest.fixture(scope="module")
-def realworld_policy(tmp_path_factory) -> Policy:
-    from verify.trust import import_lists
-
-    snapshot = tmp_path_factory.mktemp("ee-test-lists") / "trust-lists"
-    import_lists(TRUST / "libdigidocpp__TSL.xml", snapshot, lotl_signer=str(TRUST / "libdigidocpp__TSL.crt"),
-                 countries=("EE",))
-    return Policy.load([TRUST], trust_lists=snapshot, countries=("EE",))
 
 
 def test_the_table_covers_both_folders():

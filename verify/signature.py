@@ -784,10 +784,17 @@ def embedded_validation_context(policy: Policy, moment: _dt.datetime, *, certs=(
     from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 
     revinfo = _Revinfo(certs=list(certs), crls=list(crls), ocsps=list(ocsps), has_dss=False)
-    spec = dataclasses.replace(policy.pdf_validation_spec().signature_validation_spec,
-                               local_knowledge=_local_knowledge(revinfo))
+    spec = policy.pdf_validation_spec().signature_validation_spec
+    point_in_time = now is not None and moment != now
+    if point_in_time:
+        # ETSI EN 319 102-1 / FORM.md: revocation data issued after the proven time (an LT signature's
+        # OCSP fetched right after its timestamp) proves the certificate was not revoked then.
+        cert_policy = spec.cert_validation_policy
+        spec = dataclasses.replace(spec, cert_validation_policy=dataclasses.replace(
+            cert_policy, revinfo_policy=dataclasses.replace(cert_policy.revinfo_policy, retroactive_revinfo=True)))
+    spec = dataclasses.replace(spec, local_knowledge=_local_knowledge(revinfo))
     timing = ValidationTimingInfo(validation_time=moment, best_signature_time=moment,
-                                  point_in_time_validation=now is not None and moment != now)
+                                  point_in_time_validation=point_in_time)
     handlers = bootstrap_validation_data_handlers(spec, timing_info=timing)
     vc = spec.cert_validation_policy.build_validation_context(timing_info=timing, handlers=handlers)
     vc.certificate_registry.register_multiple(list(certs))
