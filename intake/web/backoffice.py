@@ -317,13 +317,13 @@ def fraud_decision(submission_id: int, decision: str):
         .values(decided_by=current_user.name, decided_at=now, decision=f"{decision}d", decision_note=note)
         .execution_options(synchronize_session=False)).rowcount == 1
     if moved and decision == "approve":
+        approved = _("approved by %(who)s", who=current_user.name)
         moved = db().execute(
             update(Submission)
             .where(Submission.id == sub.id, Submission.status.in_(CLEARABLE))
             .values(status=Status.cleared.value, cleared_by=current_user.name, cleared_at=now,
                     clear_outcome="suspected_fraud",
-                    clear_note=f"{pending.note}\n— {pending.requested_by}; "
-                               f"{_('approved by %(who)s', who=current_user.name)}: {note}",
+                    clear_note=f"{pending.note}\n— {pending.requested_by}; {approved}: {note}",
                     updated_at=now)
             .execution_options(synchronize_session=False)).rowcount == 1
     if not moved:
