@@ -52,6 +52,7 @@ def search(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[Prof
             w = word.lower()
             stmt = stmt.where(or_(func.lower(_text("first_name")).contains(w, autoescape=True),
                                   func.lower(_text("last_name")).contains(w, autoescape=True),
+                                  func.lower(_text("email")).contains(w, autoescape=True),
                                   func.lower(cast(Profile.national_id, String)).contains(w, autoescape=True)))
     return list(session.scalars(stmt.order_by(Profile.national_id).limit(limit)))
 
