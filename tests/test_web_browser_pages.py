@@ -27,7 +27,15 @@ LONG_VALUE = "Valdes-priekšsēdētāja-vietniece-" * 6 + "x" * 8  # 200 charact
 HOSTILE_SENDER = '"Bank Security \u202elv.knab"@evil.example'
 
 
-def _seed(settings) -> dict:
+@pytest.fixture(scope="module")
+def tampered_pdf(signed_form) -> bytes:
+    """Signed, then drawn over: made before Chromium starts (pyHanko signing runs its own event loop)."""
+    from tests.test_web_evidence import overlay
+
+    return overlay(signed_form())
+
+
+def _seed(settings, tampered: bytes) -> dict:
     from intake.db import session_scope
     from intake.models import ProfileChange
 
@@ -55,7 +63,9 @@ def _seed(settings) -> dict:
             fields={**CUSTOMER_FIELDS, **changed}, content=filled_pdf(phone="+37126000999"),
             filename="anketa\u202efdp.pdf",
         )
-        return {"target": target.id, "applied": applied.id}
+        changed_after = add_submission(session, reason="modified_after_signing", content=tampered,
+                                       received_at=now - dt.timedelta(minutes=5))
+        return {"target": target.id, "applied": applied.id, "tampered": changed_after.id}
 
 
 def _no_sideways_scroll(page) -> None:
@@ -72,11 +82,11 @@ def _login(page, url: str, name: str) -> None:
 
 
 @pytest.mark.browser
-def test_every_page_in_both_languages_and_widths(make_settings, live_server, chromium):
+def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, live_server, chromium):
     from intake.web import create_app
 
     settings = make_settings("postgresql", redis=True)
-    ids = _seed(settings)
+    ids = _seed(settings, tampered_pdf)
     server = live_server(create_app(settings))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pages = {
@@ -84,6 +94,7 @@ def test_every_page_in_both_languages_and_widths(make_settings, live_server, chr
         "rejects-queue": "/backoffice/rejects",
         "applied": "/backoffice/rejects?status=applied",
         "reject-detail": f"/backoffice/submissions/{ids['target']}",
+        "changed-after-signing": f"/backoffice/submissions/{ids['tampered']}",
         "customer-search": "/backoffice/customers?q=example.lv",
         "customer": f"/backoffice/customers/{NATIONAL_ID}",
         "staff": "/backoffice/users",
@@ -117,6 +128,10 @@ def test_every_page_in_both_languages_and_widths(make_settings, live_server, chr
                         # the long value wraps: the action panel stays in the window
                         box = page.locator("#actions").bounding_box()
                         assert box and box["x"] + box["width"] <= width, box
+                    if name == "changed-after-signing":
+                        page.locator("#revisions img").first.wait_for()
+                        page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth)")
+                        assert page.locator("#revisions .pair").count() == 1
                     _no_sideways_scroll(page)
                     page.screenshot(path=str(SCREENSHOTS / f"{name}-{lang}-{width}.png"), full_page=True)
             finally:

@@ -31,7 +31,7 @@ from intake import metrics
 from intake.db import session_scope
 from intake.mailstore import raw_chunks
 from intake.models import WAITING, FraudClearance, Mail, Status, Submission, User, utcnow
-from intake.web import chart, queries, render
+from intake.web import chart, evidence, queries, render
 from intake.web import customers as customers_q
 from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
 from intake.web.db import db, settings
@@ -170,10 +170,10 @@ def submission(submission_id: int):
     sub = _submission_or_404(submission_id)
     profile = queries.profile_for(db(), sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id"))
     has_pdf = sub.part_index >= 0
+    pages = _rendered(sub) if has_pdf else render.Rendered(render.cache_dir(settings().data_dir), 0, 0)
     return render_template(
         "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
-        pages=_rendered(sub) if has_pdf else render.Rendered(render.cache_dir(settings().data_dir), 0, 0),
-        has_pdf=has_pdf, trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
+        pages=pages, evidence=evidence.read(pages.directory) if has_pdf else None, has_pdf=has_pdf, trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
         clear_form=ClearForm(), reprocess_form=ReprocessForm(), action_form=ActionForm(),
         can_clear=sub.status in CLEARABLE, can_reprocess=sub.status in REPROCESSABLE and has_pdf,
         fraud_request=_open_fraud_request(sub.id), pending=sub.status in WAITING,
@@ -186,6 +186,22 @@ def submission(submission_id: int):
 def page_image(submission_id: int, number: int):
     sub = _submission_or_404(submission_id)
     path = _rendered(sub).page_path(number)
+    if path is None or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="image/png", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.route("/submissions/<int:submission_id>/pages/<int:number>-<any(signed, diff):kind>.png")
+@requires("view")
+def revision_image(submission_id: int, number: int, kind: str):
+    """The signed revision's page, or the received page with the changes since signing in red."""
+    sub = _submission_or_404(submission_id)
+    if sub.part_index < 0:
+        abort(404)
+    directory = _rendered(sub).directory
+    path = evidence.image_path(directory, number, kind, evidence.read(directory))
     if path is None or not path.is_file():
         abort(404)
     response = send_file(path, mimetype="image/png", max_age=3600)

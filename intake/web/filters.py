@@ -76,6 +76,12 @@ def revocation_text(value) -> str:
     return _labelled(REVOCATION, value) if value is not None else str(_l("not assessed"))
 
 
+def valid_at(cert: dict, moment) -> bool:
+    """Whether ``moment`` lies within a certificate's validity (chain entries of evidence.json)."""
+    at, start, end = parse_time(moment), parse_time(cert.get("not_before")), parse_time(cert.get("not_after"))
+    return bool(at and start and end and start <= at <= end)
+
+
 def local_zone() -> ZoneInfo:
     from intake.web import TIMEZONE_NAME
 
@@ -191,6 +197,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         time=format_time,
         visible=visible,
+        valid_at=valid_at,
         reason_message=reason_message,
         reason_title=reason_title,
         reason_meaning=reason_meaning,

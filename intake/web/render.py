@@ -104,13 +104,18 @@ def _child(out_dir: str, max_pages: int, scale: float) -> int:
         pdf.init_forms()  # draw the customer's field values, not just the empty boxes
         total = len(pdf)
         pages = min(total, max_pages)
+        images = []
         for i in range(pages):
             page = pdf[i]
             image = page.render(scale=scale, may_draw_forms=True).to_pil()
             image.save(Path(out_dir) / f"page-{i + 1}.png", format="PNG", optimize=True)
+            images.append(image)
             page.close()
     finally:
         pdf.close()
+    from intake.web.evidence import write_evidence
+
+    write_evidence(data, Path(out_dir), images, max_pages, scale)  # what changed after signing, in this child
     (Path(out_dir) / MANIFEST).write_text(json.dumps({"pages": pages, "total": total, "error": None}))
     return 0
 
