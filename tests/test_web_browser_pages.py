@@ -71,6 +71,19 @@ def _seed(settings, tampered: bytes) -> dict:
 def _no_sideways_scroll(page) -> None:
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"{page.url} is {width}px wide"
+    # nor do tables hide columns in a scrolled box
+    hidden = page.evaluate("() => [...document.querySelectorAll('.table-wrap')]"
+                           ".filter(w => w.scrollWidth > w.clientWidth + 1).length")
+    assert hidden == 0, f"{page.url}: a table is wider than its box"
+
+
+def _load_images(page) -> None:
+    """Scroll through the page so lazy images load, then wait for all of them."""
+    page.evaluate("""async () => {
+        for (let y = 0; y < document.body.scrollHeight; y += 600) { window.scrollTo(0, y);
+            await new Promise(r => setTimeout(r, 30)); }
+        window.scrollTo(0, 0); }""")
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
 
 
 def _login(page, url: str, name: str) -> None:
@@ -117,8 +130,7 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
                 for name, path in pages.items():
                     page.goto(server.url + path)
                     if name == "reject-detail":
-                        page.locator(".page-image img").first.wait_for()
-                        page.wait_for_function("() => [...document.images].every(i => i.complete)")
+                        _load_images(page)
                         text = page.locator(".reasons").inner_text()
                         assert expected[lang][1] in text and expected[lang][2] in text
                         assert "signer_mismatch" in text  # the code is still there, small, for IT
@@ -129,8 +141,7 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
                         box = page.locator("#actions").bounding_box()
                         assert box and box["x"] + box["width"] <= width, box
                     if name == "changed-after-signing":
-                        page.locator("#revisions img").first.wait_for()
-                        page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth)")
+                        _load_images(page)
                         assert page.locator("#revisions .pair").count() == 1
                     _no_sideways_scroll(page)
                     page.screenshot(path=str(SCREENSHOTS / f"{name}-{lang}-{width}.png"), full_page=True)

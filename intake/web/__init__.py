@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     CSRFProtect(app)
     i18n.init_app(app)
     auth.init_app(app)
+    i18n.localize_login(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(backoffice.bp)

@@ -11,12 +11,16 @@ languages come from :mod:`forms.schema`.
 from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, redirect, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 LANGUAGES: dict[str, str] = {"lv": "Latviešu", "en": "English"}
 DEFAULT = "en"
 
 bp = Blueprint("i18n", __name__)
+
+#: Messages other modules pass through :func:`gettext` at display time (listed for the catalogue).
+EXTERNAL_MESSAGES = (_l("Please sign in."),)  # Flask-Login's login_message (intake.web.auth)
 
 
 def current_language() -> str:
@@ -42,6 +46,11 @@ def choose_language():
         abort(400)
     session["lang"] = lang
     return redirect(safe_next(request.form.get("next")), 303)
+
+
+def localize_login(app: Flask) -> None:
+    """Flask-Login's "please sign in" message in the user's language (after auth.init_app)."""
+    app.login_manager.localize_callback = gettext
 
 
 def init_app(app: Flask) -> None:
