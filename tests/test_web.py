@@ -34,7 +34,7 @@ from tests.test_web_support import (  # noqa: F401  (fixtures)
 
 def _url_for_rule(rule) -> str:
     values = {"submission_id": 1, "number": 1, "user_id": 1, "action": "unlock", "decision": "approve",
-              "national_id": "LV-32000012345"}
+              "national_id": "LV-32000012345", "kind": "diff"}
     url = rule.rule
     for arg in rule.arguments:
         url = re.sub(r"<(?:[^:<>]+:)?" + arg + r">", str(values[arg]), url)

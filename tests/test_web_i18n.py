@@ -71,6 +71,15 @@ def test_visible_shows_bidi_and_zero_width_characters():
     assert visible("Bērziņa\tĀ") == "Bērziņa\tĀ"
 
 
+def test_the_fast_pattern_finds_exactly_the_hidden_characters():
+    import sys
+
+    from intake.web.filters import _hidden_pattern, _is_hidden
+
+    pattern = _hidden_pattern()
+    assert [cp for cp in range(sys.maxunicode + 1) if bool(pattern.match(chr(cp))) != _is_hidden(chr(cp))] == []
+
+
 def _lv(client):
     token = csrf_token(client, "/backoffice/")
     response = client.post("/language", data={"csrf_token": token, "lang": "lv", "next": "/backoffice/"})

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from forms.identity import parse_national_id
@@ -35,7 +36,7 @@ from intake.web import chart, evidence, queries, render
 from intake.web import customers as customers_q
 from intake.web.auth import MIN_PASSWORD, ROLES, audit, check_password_policy, hash_password, requires
 from intake.web.db import db, settings
-from intake.web.filters import outcome_label
+from intake.web.filters import ROLE_LABELS, outcome_label, role_label
 
 log = logging.getLogger(__name__)
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
@@ -48,7 +49,6 @@ VIEW_LABELS = {
     "all": _l("All rejects"), "applied": _l("Applied"), "pending": _l("Waiting for a verdict"),
     "everything": _l("All submissions"),
 }
-ROLE_LABELS = {"clerk": _l("clerk"), "supervisor": _l("supervisor"), "admin": _l("admin")}
 USER_ACTION_LABELS = {"unlock": _l("unlock"), "deactivate": _l("deactivate"), "activate": _l("activate")}
 CLEARABLE = (Status.rejected.value, Status.failed.value)
 REPROCESSABLE = (Status.rejected.value, Status.failed.value)
@@ -69,7 +69,7 @@ class ActionForm(FlaskForm):
 
 class NewUserForm(FlaskForm):
     name = StringField("User name", validators=[DataRequired(), Length(min=2, max=100)])
-    role = SelectField("Role", choices=list(ROLES))
+    role = SelectField("Role", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
     password = PasswordField("Initial password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)])
 
 
@@ -408,13 +408,13 @@ def users():
             db().add(User(name=name, role=form.role.data, password_hash=hash_password(form.password.data)))
             audit(current_user.name, "user_created", name=name, role=form.role.data)
             db().commit()
-            flash(_("User %(name)s created as %(role)s.", name=name, role=ROLE_LABELS[form.role.data]), "ok")
+            flash(_("User %(name)s created as %(role)s.", name=name, role=role_label(form.role.data)), "ok")
             return redirect(url_for("backoffice.users"), 303)
     elif request.method == "POST":
         flash(_("Name, role and a password of at least %(n)s characters are required.", n=MIN_PASSWORD), "error")
     staff = db().scalars(select(User).order_by(User.name)).all()
     return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=utcnow(),
-                           role_labels=ROLE_LABELS, action_labels=USER_ACTION_LABELS)
+                           action_labels=USER_ACTION_LABELS)
 
 
 @bp.route("/users/<int:user_id>/<any(unlock, deactivate, activate):action>", methods=["POST"])

@@ -8,6 +8,8 @@ sender, subject, file name or certificate name is shown as ``⟨U+202E⟩``, nev
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 import unicodedata
 from zoneinfo import ZoneInfo
 
@@ -29,6 +31,7 @@ STATUS_LABELS = {
     "received": _l("received"), "queued": _l("queued"), "processing": _l("processing"),
     "applied": _l("applied"), "rejected": _l("rejected"), "failed": _l("failed"), "cleared": _l("cleared"),
 }
+ROLE_LABELS = {"clerk": _l("clerk"), "supervisor": _l("supervisor"), "admin": _l("admin")}
 OUTCOME_LABELS = {
     "resolved": _l("Resolved"), "customer_contacted": _l("Customer contacted"),
     "suspected_fraud": _l("Suspected fraud"),
@@ -115,13 +118,33 @@ def _is_hidden(char: str) -> bool:
     return char not in _HARMLESS and unicodedata.category(char) in ("Cf", "Cc", "Co", "Cs", "Zl", "Zp")
 
 
+#: Where format and control characters live (BMP, SMP and the tag plane); private use and
+#: surrogates are whole blocks, added as ranges.
+_SCANNED = (range(0, 0x20000), range(0xE0000, 0xE1000))
+_BLOCKS = ((0xD800, 0xDFFF), (0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
+
+
+@functools.cache
+def _hidden_pattern() -> re.Pattern:
+    """One character class of every hidden code point (built once: every printed string is searched)."""
+    ranges = [f"\\U{a:08x}-\\U{b:08x}" for a, b in _BLOCKS]
+    for span in _SCANNED:
+        start = None
+        for cp in (*span, None):
+            hidden = cp is not None and not (0xD800 <= cp <= 0xF8FF) and _is_hidden(chr(cp))
+            if hidden and start is None:
+                start = cp
+            elif not hidden and start is not None:
+                ranges.append(f"\\U{start:08x}-\\U{(cp if cp is not None else span.stop) - 1:08x}")
+                start = None
+    return re.compile("[" + "".join(ranges) + "]")
+
+
 def visible(value):
     """Bidi overrides, zero-width and other invisible characters as ``⟨U+202E⟩``; other text unchanged."""
     if value is None or isinstance(value, Markup) or not isinstance(value, str):
         return value
-    if not any(_is_hidden(c) for c in value):
-        return value
-    return "".join(f"⟨U+{ord(c):04X}⟩" if _is_hidden(c) else c for c in value)
+    return _hidden_pattern().sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", value)
 
 
 def _finalize(value):
@@ -186,6 +209,10 @@ def status_label(status: str | None) -> str:
     return str(STATUS_LABELS.get(status or "", status or ""))
 
 
+def role_label(role: str | None) -> str:
+    return str(ROLE_LABELS.get(role or "", role or ""))
+
+
 def outcome_label(outcome: str | None) -> str:
     return str(OUTCOME_LABELS.get(outcome or "", outcome or ""))
 
@@ -193,6 +220,7 @@ def outcome_label(outcome: str | None) -> str:
 def register(app: Flask) -> None:
     from intake.web import audit_text
 
+    _hidden_pattern()  # built now, not on the first request
     app.jinja_env.finalize = _finalize
     app.jinja_env.filters.update(
         time=format_time,
@@ -210,6 +238,7 @@ def register(app: Flask) -> None:
         modification_text=modification_text,
         revocation_text=revocation_text,
         outcome_label=outcome_label,
+        role_label=role_label,
         audit_action=audit_text.action_label,
         audit_details=audit_text.details,
     )
