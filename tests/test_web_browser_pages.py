@@ -44,6 +44,8 @@ def _seed(settings, tampered: bytes) -> dict:
         add_user(session, "clara", "clerk")
         add_user(session, "ada", "admin")
         add_profile(session)
+        add_profile(session, national_id="LV-32111154321", first_name="Jānis", last_name="Ozols",
+                    phone="+37126111222", email="janis.ozols@example.lv")
         session.flush()
         for i, (reason, field) in enumerate([("field_invalid", "phone"), ("unsigned", None),
                                              ("certificate_expired", None), ("form_altered", None),
@@ -140,6 +142,8 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
                         # the long value wraps: the action panel stays in the window
                         box = page.locator("#actions").bounding_box()
                         assert box and box["x"] + box["width"] <= width, box
+                    if name == "customer-search":
+                        assert page.locator("table.results tbody tr").count() == 2
                     if name == "changed-after-signing":
                         _load_images(page)
                         assert page.locator("#revisions .pair").count() == 1

@@ -130,3 +130,16 @@ def test_form_line_never_says_none(app, staff, db):
     db.commit()
     body = client_for(app, staff["clerk"]).get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
     assert "None None" not in body and "not recognised" in body
+
+
+def test_labels_of_literal_field_names_follow_the_language_of_each_request(app, staff, db):
+    """Jinja folds a filter on a literal at compile time unless told not to: the first language would stick."""
+    add_profile(db)
+    add_profile(db, national_id="LV-32111154321", email="janis@example.lv")
+    db.commit()
+    clerk = client_for(app, staff["clerk"])
+    url = "/backoffice/customers?q=example.lv"
+    assert "<th>Phone</th>" in clerk.get(url).get_data(as_text=True)
+    _lv(clerk)
+    body = clerk.get(url).get_data(as_text=True)
+    assert "<th>Tālrunis</th>" in body and "<th>Phone</th>" not in body

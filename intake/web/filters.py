@@ -17,6 +17,7 @@ from babel import Locale
 from flask import Flask
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
 from markupsafe import Markup
 
 from forms.schema import FIELDS_BY_NAME, SECTIONS
@@ -217,15 +218,25 @@ def outcome_label(outcome: str | None) -> str:
     return str(OUTCOME_LABELS.get(outcome or "", outcome or ""))
 
 
+def _per_request(fn):
+    """Never folded into the compiled template: Jinja evaluates a filter on a literal (``'phone'|field_label``)
+    once at compile time unless it takes the template context, and the language changes per request."""
+
+    @pass_context
+    def filter_(_context, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return filter_
+
+
 def register(app: Flask) -> None:
     from intake.web import audit_text
 
     _hidden_pattern()  # built now, not on the first request
     app.jinja_env.finalize = _finalize
-    app.jinja_env.filters.update(
+    app.jinja_env.filters.update(visible=visible, valid_at=valid_at)
+    app.jinja_env.filters.update({name: _per_request(fn) for name, fn in dict(
         time=format_time,
-        visible=visible,
-        valid_at=valid_at,
         reason_message=reason_message,
         reason_title=reason_title,
         reason_meaning=reason_meaning,
@@ -241,5 +252,5 @@ def register(app: Flask) -> None:
         role_label=role_label,
         audit_action=audit_text.action_label,
         audit_details=audit_text.details,
-    )
+    ).items()})
     app.jinja_env.globals.update(REASON_CODES=list(CODES), explain=explain)
