@@ -86,3 +86,15 @@ def test_qualification_fields_are_shown_when_present_and_not_assessed_otherwise(
     body = clerk.get(f"/backoffice/submissions/{qualified.id}").get_data(as_text=True)
     panel = body[body.index('id="evidence"'):]
     assert "EU trusted list (LV)" in panel and "TOTAL_PASSED" in panel
+
+
+
+def test_unreadable_signature_data_is_an_error_code_with_a_label(tmp_path):
+    """The render child must never fail because of the evidence: it records a code the page explains."""
+    from intake.web.evidence import read, write_evidence
+    from intake.web.filters import EVIDENCE_ERRORS
+
+    for junk in (b"%PDF-1.7\n garbage", b"", b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\n%%EOF"):
+        write_evidence(junk, tmp_path, [], 10, 1.5)
+        info = read(tmp_path)
+        assert info["error"] in EVIDENCE_ERRORS and info["chain"] == [] and not info["later_changes"]

@@ -11,7 +11,9 @@ because it parses the sender's PDF. It writes ``evidence.json`` next to the page
   received page with the changed pixels in red and a box around them); pages added after signing
   count as changed;
 - ``chain``: the signer's certificate and its issuers as found in the signature (subject, issuer,
-  serial, valid from/until, self-signed; ``name`` is the common name), from the signer upwards.
+  serial, valid from/until, self-signed; ``name`` is the common name), from the signer upwards;
+- ``error``: ``signature_unreadable``, ``certificates_unreadable`` or ``revision_unrenderable``
+  (shown to the clerk by :data:`intake.web.filters.EVIDENCE_ERRORS`), else null.
 
 The web only reads these files; trust and qualification come from the stored report.
 """
@@ -142,14 +144,17 @@ def write_evidence(data: bytes, out_dir: Path, received_pages: list, max_pages: 
                   "signed_pages": 0, "diff_pages": [], "chain": [], "error": None}
     try:
         sig = _signature(data)
-    except Exception as exc:
-        sig, info["error"] = None, f"the signature could not be read ({type(exc).__name__})"
+    except Exception:
+        sig, info["error"] = None, "signature_unreadable"
     if sig is not None:
         try:
             info["chain"] = _chain(sig)
-        except Exception as exc:
-            info["error"] = f"the certificates could not be read ({type(exc).__name__})"
-        length = _signed_length(sig, len(data))
+        except Exception:
+            info["error"] = "certificates_unreadable"
+        try:
+            length = _signed_length(sig, len(data))
+        except Exception:
+            length = None
         info["signed_bytes"] = length
         if length is not None and length < len(data):
             info["later_changes"] = True
@@ -159,6 +164,6 @@ def write_evidence(data: bytes, out_dir: Path, received_pages: list, max_pages: 
                 for i, received in enumerate(received_pages):
                     if _diff(received, signed[i] if i < len(signed) else None, out_dir / f"page-{i + 1}-diff.png"):
                         info["diff_pages"].append(i + 1)
-            except Exception as exc:
-                info["error"] = f"the signed revision could not be rendered ({type(exc).__name__})"
+            except Exception:
+                info["error"] = "revision_unrenderable"
     (out_dir / EVIDENCE).write_text(json.dumps(info))

@@ -56,6 +56,12 @@ REVOCATION = {
     "not_checked": _l("not checked: the signature carries no revocation data"),
 }
 
+EVIDENCE_ERRORS = {
+    "signature_unreadable": _l("The signature in the file could not be read."),
+    "certificates_unreadable": _l("The certificates in the signature could not be read."),
+    "revision_unrenderable": _l("The signed revision could not be shown."),
+}
+
 
 def _labelled(table: dict, value) -> str:
     if value in (None, ""):
@@ -70,6 +76,10 @@ def coverage_text(value) -> str:
 
 def modification_text(value) -> str:
     return _labelled(MODIFICATIONS, value)
+
+
+def evidence_error(value) -> str:
+    return _labelled(EVIDENCE_ERRORS, value)
 
 
 def revocation_text(value) -> str:
@@ -248,6 +258,7 @@ def register(app: Flask) -> None:
         coverage_text=coverage_text,
         modification_text=modification_text,
         revocation_text=revocation_text,
+        evidence_error=evidence_error,
         outcome_label=outcome_label,
         role_label=role_label,
         audit_action=audit_text.action_label,
