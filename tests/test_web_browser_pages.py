@@ -113,6 +113,7 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
         "customer-search": "/backoffice/customers?q=example.lv",
         "customer": f"/backoffice/customers/{NATIONAL_ID}",
         "staff": "/backoffice/users",
+        "not-found": "/backoffice/submissions/999999",
     }
     expected = {"en": ("Dashboard", "Why it was refused", "Signed by someone else"),
                 "lv": ("Pārskats", "Kāpēc noraidīts", "Parakstījis cits")}
@@ -126,10 +127,15 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             try:
+                page.goto(server.url + "/backoffice/login")
+                assert page.locator("html").get_attribute("lang") == lang
+                _no_sideways_scroll(page)
+                page.screenshot(path=str(SCREENSHOTS / f"login-{lang}-{width}.png"), full_page=True)
                 _login(page, server.url, "ada")
                 assert page.locator("html").get_attribute("lang") == lang
                 assert expected[lang][0] in page.locator("nav").inner_text()
                 for name, path in pages.items():
+                    seen = len(problems)
                     page.goto(server.url + path)
                     if name == "reject-detail":
                         _load_images(page)
@@ -147,6 +153,9 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
                     if name == "changed-after-signing":
                         _load_images(page)
                         assert page.locator("#revisions .pair").count() == 1
+                    if name == "not-found":  # its own 404 is the one expected console error
+                        assert page.locator("h1").inner_text() == {"en": "Not found", "lv": "Nav atrasts"}[lang]
+                        assert len(problems) == seen + 1 and "404" in problems.pop()
                     _no_sideways_scroll(page)
                     page.screenshot(path=str(SCREENSHOTS / f"{name}-{lang}-{width}.png"), full_page=True)
             finally:
