@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -193,6 +194,27 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
     detail: Mapped[dict] = mapped_column(default=dict)
+
+
+class FraudClearance(Base):
+    """Four eyes on suspected fraud: one supervisor asks to clear a reject as suspected fraud, a
+    second one approves or declines. At most one open request per submission (partial unique index)."""
+
+    __tablename__ = "fraud_clearances"
+    __table_args__ = (
+        Index("uq_fraud_clearance_open", "submission_id", unique=True,
+              sqlite_where=text("decided_at IS NULL"), postgresql_where=text("decided_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    note: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime | None]
+    decision: Mapped[str | None] = mapped_column(String(20))  # approved | declined
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

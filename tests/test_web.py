@@ -33,7 +33,8 @@ from tests.test_web_support import (  # noqa: F401  (fixtures)
 
 
 def _url_for_rule(rule) -> str:
-    values = {"submission_id": 1, "number": 1, "user_id": 1, "action": "unlock"}
+    values = {"submission_id": 1, "number": 1, "user_id": 1, "action": "unlock", "decision": "approve",
+              "national_id": "LV-32000012345", "kind": "diff"}
     url = rule.rule
     for arg in rule.arguments:
         url = re.sub(r"<(?:[^:<>]+:)?" + arg + r">", str(values[arg]), url)
@@ -98,7 +99,9 @@ def test_clerk_cannot_do_what_only_a_supervisor_may(app, staff, db):
                     token_from=url)
     assert response.status_code == 303
     db.expire_all()
-    assert db.get(Submission, sub.id).clear_outcome == "suspected_fraud"
+    # four eyes: the first supervisor only asks; the reject stays open (see test_web_fraud.py)
+    assert db.get(Submission, sub.id).status == "rejected"
+    assert "fraud_clear_requested" in set(db.scalars(select(AuditEvent.action).where(AuditEvent.actor == "sam")))
 
 
 def test_admin_manages_staff(app, staff, db):
@@ -225,9 +228,9 @@ def test_rejects_filters_counts_and_pagination(app, staff, db):
     assert statuses[0] == "rejected" and "cleared" not in statuses and "applied" not in statuses
     # open rejects first: every "rejected" row comes before the "failed" ones
     assert statuses == sorted(statuses, key=lambda s: s != "rejected")
-    assert re.search(r"signer_mismatch <span class=\"chip-count\">60</span>", body)
-    assert re.search(r"field_invalid <span class=\"chip-count\">15</span>", body)
-    assert re.search(r"internal_error <span class=\"chip-count\">3</span>", body)
+    assert re.search(r'data-reason="signer_mismatch">[^<]+<span class="chip-count">60</span>', body)
+    assert re.search(r'data-reason="field_invalid">[^<]+<span class="chip-count">15</span>', body)
+    assert re.search(r'data-reason="internal_error">[^<]+<span class="chip-count">3</span>', body)
     second = ids(clerk.get("/backoffice/rejects?page=2").get_data(as_text=True))
     assert len(second) == 28 and not set(first) & set(second)
     assert [db.get(Submission, i).status for i in second][-3:] == ["failed"] * 3
@@ -264,9 +267,10 @@ def test_reject_page_shows_evidence_fields_and_profile(app, staff, db, web_setti
     db.commit()
     clerk = client_for(app, staff["clerk"])
     body = clerk.get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
-    assert "The signer is not the customer named on the form." in body
+    assert "The person who signed is not the customer named on the form." in body  # plain language
+    assert "Call the customer on the phone number already on file" in body  # and the next step
     assert "LV-32000012345" in body  # staff see the full national identity
-    assert "Demo Qualified CA 2026" in body and "B-T" in body and "ENTIRE_FILE" in body
+    assert "Demo Qualified CA 2026" in body and "B-T" in body and "the whole file as received" in body
     assert "2026-11-20 11:14:03" in body  # signing time in Riga time
     row = re.search(r'<tr class="changed">\s*<th scope="row">Phone.*?</tr>', body, re.S)
     assert row and "+37120000001" in row.group(0) and "+37129123456" in row.group(0)
@@ -310,7 +314,7 @@ def test_reject_without_a_pdf_has_no_preview(app, staff, db):
     sub = add_submission(db, reason="not_pdf", content=b"PK\x03\x04 this is a zip", fields={})
     db.commit()
     body = client_for(app, staff["clerk"]).get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
-    assert "No preview" in body and "The file is not a PDF." in body
+    assert "No preview" in body and "The attachment is not a PDF file" in body
 
 
 # ---- actions ------------------------------------------------------------------------------------
@@ -342,7 +346,7 @@ def test_clear_requires_a_note_and_writes_an_audit_event(app, staff, db):
     assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "cleared")) == 1
     # the detail page shows the clearance and its trail
     body = clerk.get(url).get_data(as_text=True)
-    assert "Cleared</strong> by clara" in body and "submission_rejected" in body
+    assert "Cleared</strong> by clara" in body and "Verified and rejected" in body
 
 
 def test_reprocess_requeues_and_writes_an_audit_event(app, staff, db, web_settings):
@@ -409,9 +413,9 @@ def test_dashboard_counts_and_chart(app, staff, db):
     assert tile("Open rejects") == "10"
     assert tile("Failed jobs") == "1"
     assert "Queue depth" in body and "queue down" not in body
-    assert '<svg class="chart"' in body and "rejected: signer_mismatch" in body
+    assert '<svg class="chart"' in body and "rejected: Signed by someone else" in body
     assert 'fill="#c62828"' in body  # signer_mismatch in red
-    assert re.search(r"rejected, signer_mismatch: 7</title>", body)
+    assert re.search(r"rejected, Signed by someone else: 7</title>", body)
     assert re.search(r"received: 13</title>", body)
 
 

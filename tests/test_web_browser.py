@@ -106,13 +106,15 @@ def test_customer_download_and_clerk_clears_a_reject(make_settings, live_server,
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
 
     # the queue, filtered to the spike
-    page.click("nav >> text=Rejects")
+    page.click("nav >> text=Submissions")
     page.select_option("#f-reason", "signer_mismatch")
     page.click("button:has-text('Filter')")
     page.wait_for_url("**reason=signer_mismatch**")
     rows = page.locator("table.queue tbody tr")
     assert rows.count() > 20
-    assert set(page.locator("table.queue tbody td:nth-child(4) code").all_inner_texts()) == {"signer_mismatch"}
+    assert {page.locator("table.queue tbody td.reason-cell").nth(i).get_attribute("data-reason")
+            for i in range(rows.count())} == {"signer_mismatch"}
+    assert set(page.locator("table.queue tbody td.reason-cell").all_inner_texts()) == {"Signed by someone else"}
     assert page.locator(f'a[href="/backoffice/submissions/{target}"]').count() == 2
     page.screenshot(path=str(SCREENSHOTS / "rejects-queue.png"), full_page=True)
 
@@ -123,8 +125,8 @@ def test_customer_download_and_clerk_clears_a_reject(make_settings, live_server,
     image.wait_for()
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
     assert image.evaluate("img => img.naturalWidth") > 500
-    assert page.locator(".reason-main").inner_text().startswith("signer_mismatch")
-    assert "The signer is not the customer named on the form." in page.locator(".reasons").inner_text()
+    assert page.locator(".reason-main").inner_text().startswith("Signed by someone else")
+    assert "The person who signed is not the customer named on the form." in page.locator(".reasons").inner_text()
     assert page.locator("tr.changed").count() == 2
     assert page.locator("dd.mismatch").count() == 2  # the signer is not the customer on the form
     page.screenshot(path=str(SCREENSHOTS / "reject-detail.png"), full_page=True)

@@ -30,7 +30,7 @@ CSP = (
 
 def create_app(settings: Settings | None = None) -> Flask:
     from intake import metrics
-    from intake.web import auth, backoffice, public
+    from intake.web import auth, backoffice, i18n, public
 
     settings = settings or load_settings()
     metrics.configure(settings)
@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["docintake.settings"] = settings
     CSRFProtect(app)
+    i18n.init_app(app)
     auth.init_app(app)
+    i18n.localize_login(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(backoffice.bp)
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _install_helpers(app: Flask, settings: Settings) -> None:
+    from flask_babel import lazy_gettext as _l
     from flask_wtf.csrf import CSRFError
 
     from intake import metrics
@@ -105,18 +108,18 @@ def _install_helpers(app: Flask, settings: Settings) -> None:
     def _csrf_error(exc):
         from flask import render_template
 
-        return render_template("error.html", code=400, title="Request refused",
-                               message="The form had expired or was not sent from this site. "
-                                       "Go back, reload the page and try again."), 400
+        return render_template("error.html", code=400, title=_l("Request refused"),
+                               message=_l("The form had expired or was not sent from this site. "
+                                          "Go back, reload the page and try again.")), 400
 
     for code, title, message in (
-        (403, "Not allowed", "Your role does not allow this action."),
-        (404, "Not found", "There is no such page."),
-        (405, "Not allowed", "This method is not allowed here."),
-        (400, "Bad request", "The request could not be understood."),
-        (413, "Too large", "The request is too large."),
-        (429, "Too many requests", "Too many requests; try again later."),
-        (500, "Something went wrong", "The error was logged. Try again, or tell the administrator."),
+        (403, _l("Not allowed"), _l("Your role does not allow this action.")),
+        (404, _l("Not found"), _l("There is no such page.")),
+        (405, _l("Not allowed"), _l("This method is not allowed here.")),
+        (400, _l("Bad request"), _l("The request could not be understood.")),
+        (413, _l("Too large"), _l("The request is too large.")),
+        (429, _l("Too many requests"), _l("Too many requests; try again later.")),
+        (500, _l("Something went wrong"), _l("The error was logged. Try again, or tell the administrator.")),
     ):
         app.register_error_handler(code, _error_page(code, title, message))
 

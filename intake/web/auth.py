@@ -177,7 +177,7 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     if target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
@@ -211,7 +211,7 @@ def login():
             session.clear()  # a fresh session for the signed-in user
             login_user(staff)
             session.permanent = True
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         limiter.failed(name, ip)
         flash(FAILED_MESSAGE, "error")
         status = 401

@@ -1,9 +1,12 @@
-"""The back office: dashboard, rejects queue, a reject's evidence, clear and reprocess, staff accounts.
+"""The back office: dashboard, submissions, a submission's evidence, customers, clear and reprocess, staff.
 
 Every route needs a signed-in staff member (:func:`intake.web.auth.requires`);
 every state change is a POST with a CSRF token and writes an audit event in the
 same transaction. Nothing is deleted. Personal codes are shown to staff but
-never written to a log.
+never written to a log. Clearing as suspected fraud takes two supervisors (four
+eyes): the first asks, a second approves or declines (:class:`intake.models.FraudClearance`).
+Pages that show something still waiting for a verdict refresh themselves (a meta
+refresh, so the CSP can keep ``script-src 'none'``).
 """
 
 from __future__ import annotations
@@ -12,24 +15,31 @@ import datetime as dt
 import logging
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from forms.identity import parse_national_id
 from intake import metrics
 from intake.db import session_factory, session_scope
 from intake.mailstore import raw_chunks
-from intake.models import Mail, Status, Submission, User, utcnow
+from intake.models import WAITING, FraudClearance, Mail, Status, Submission, User, utcnow
 from intake.trust_status import freshness
-from intake.web import chart, queries, render, sessions
+from intake.web import chart, evidence, queries, render, sessions
+from intake.web import customers as customers_q
 from intake.web.auth import (MIN_PASSWORD, ROLES, audit, check_password_policy, check_user_name, hash_password,
                              requires)
 from intake.web.db import db, settings
+from intake.web.filters import ROLE_LABELS, outcome_label, role_label
 
 log = logging.getLogger(__name__)
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
@@ -39,11 +49,15 @@ bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
 def _register_converters(state) -> None:
     state.app.url_map.converters["id"] = IdConverter
 
-OUTCOMES = {
-    "resolved": "Resolved",
-    "customer_contacted": "Customer contacted",
-    "suspected_fraud": "Suspected fraud",
+OUTCOMES = ("resolved", "customer_contacted", "suspected_fraud")  # labels: filters.OUTCOME_LABELS
+#: Seconds between self-refreshes of a page that shows something still waiting.
+REFRESH_SECONDS = 3
+VIEW_LABELS = {
+    "open": _l("Open rejects"), "rejected": _l("Rejected"), "failed": _l("Failed"), "cleared": _l("Cleared"),
+    "all": _l("All rejects"), "applied": _l("Applied"), "pending": _l("Waiting for a verdict"),
+    "everything": _l("All submissions"),
 }
+USER_ACTION_LABELS = {"unlock": _l("unlock"), "deactivate": _l("deactivate"), "activate": _l("activate")}
 CLEARABLE = (Status.rejected.value, Status.failed.value)
 REPROCESSABLE = (Status.rejected.value, Status.failed.value)
 
@@ -63,7 +77,7 @@ class ActionForm(FlaskForm):
 
 class NewUserForm(FlaskForm):
     name = StringField("User name", validators=[DataRequired(), Length(min=2, max=100)])
-    role = SelectField("Role", choices=list(ROLES))
+    role = SelectField("Role", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
     password = PasswordField("Initial password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1000)])
 
 
@@ -78,13 +92,15 @@ def dashboard():
     except Exception:
         log.warning("queue statistics unavailable", exc_info=True)
         queue = None
+    data["fraud_pending"] = db().scalar(
+        select(func.count()).select_from(FraudClearance).where(FraudClearance.decided_at.is_(None))) or 0
     try:
         stale_lists = [row for row in freshness(settings()) if row["stale"]]
     except Exception:
         log.warning("trusted-list snapshot unreadable", exc_info=True)
         stale_lists = []
     return render_template("dashboard.html", d=data, queue=queue, chart=chart.build(data["days"]),
-                           colour=chart.colour, stale_lists=stale_lists)
+                           colour=chart.colour, refresh_seconds=REFRESH_SECONDS * 5, stale_lists=stale_lists)
 
 
 # ---- rejects queue --------------------------------------------------------------------------------
@@ -135,7 +151,9 @@ def rejects():
         args.update(changes)
         return url_for("backoffice.rejects", **{k: v for k, v in args.items() if v not in ("", None)})
 
+    pending = any(s.status in WAITING for s, _name in result.rows)
     return render_template("rejects.html", r=result, views=list(queries.STATUS_VIEWS), page_url=page_url,
+                           view_labels=VIEW_LABELS, pending=pending, refresh_seconds=REFRESH_SECONDS,
                            date_from=request.args.get("from", ""), date_to=request.args.get("to", ""))
 
 
@@ -199,14 +217,19 @@ def submission(submission_id: int):
     form_id = queries.form_identity(sub.report)
     profile_id = form_id or sub.national_id or ((sub.report or {}).get("signer") or {}).get("national_id")
     profile = queries.profile_for(db(), profile_id)
+    has_pdf = sub.part_index >= 0
+    pages = _rendered(sub) if has_pdf else render.Rendered(render.cache_dir(settings().data_dir), 0, 0)
     return render_template(
         "reject.html", s=sub, report=sub.report or {}, profile=profile, rows=_field_rows(sub, profile),
         form_id=form_id, profile_id=profile_id,
-        pages=_rendered(sub), trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
+        pages=pages, evidence=evidence.read(pages.directory) if has_pdf else None, has_pdf=has_pdf,
+        trail=queries.audit_trail(db(), sub.id), outcomes=OUTCOMES,
         has_validation_report=db().scalar(
             select(Submission.validation_report.is_not(None)).where(Submission.id == sub.id)),
-        clear_form=ClearForm(), reprocess_form=ReprocessForm(),
+        clear_form=ClearForm(), reprocess_form=ReprocessForm(), action_form=ActionForm(),
         can_clear=sub.status in CLEARABLE, can_reprocess=_reprocessable(sub),
+        fraud_request=_open_fraud_request(sub.id), pending=sub.status in WAITING,
+        refresh_seconds=REFRESH_SECONDS,
     )
 
 
@@ -215,6 +238,22 @@ def submission(submission_id: int):
 def page_image(submission_id: int, number: int):
     sub = _submission_or_404(submission_id)
     path = _rendered(sub).page_path(number)
+    if path is None or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="image/png", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.route("/submissions/<id:submission_id>/pages/<int:number>-<any(signed, diff):kind>.png")
+@requires("view")
+def revision_image(submission_id: int, number: int, kind: str):
+    """The signed revision's page, or the received page with the changes since signing in red."""
+    sub = _submission_or_404(submission_id)
+    if sub.part_index < 0:
+        abort(404)
+    directory = _rendered(sub).directory
+    path = evidence.image_path(directory, number, kind, evidence.read(directory))
     if path is None or not path.is_file():
         abort(404)
     response = send_file(path, mimetype="image/png", max_age=3600)
@@ -292,10 +331,12 @@ def clear(submission_id: int):
     sub = _submission_or_404(submission_id)
     form = ClearForm()
     if not form.validate_on_submit():
-        flash("A note and an outcome are required to clear a reject.", "error")
+        flash(_("A note and an outcome are required to clear a reject."), "error")
         return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
     if form.outcome.data == "suspected_fraud" and not current_user.can("clear_fraud"):
         abort(403)
+    if form.outcome.data == "suspected_fraud":
+        return _request_fraud_clearance(sub, form.note.data.strip())
     previous = sub.status
     now = utcnow()
     result = db().execute(
@@ -307,14 +348,88 @@ def clear(submission_id: int):
     )
     if result.rowcount != 1:
         db().rollback()
-        flash("This submission is not an open reject any more; nothing was changed.", "error")
+        flash(_("This submission is not an open reject any more; nothing was changed."), "error")
         return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
     audit(current_user.name, "cleared", sub.id, outcome=form.outcome.data, note=form.note.data.strip(),
           previous_status=previous, main_reason=sub.main_reason)
     db().commit()
     metrics.staff_action("clear")
-    flash(f"Submission {sub.id} cleared ({OUTCOMES[form.outcome.data].lower()}).", "ok")
+    flash(_("Submission %(id)s cleared (%(outcome)s).", id=sub.id, outcome=outcome_label(form.outcome.data)), "ok")
     return redirect(url_for("backoffice.rejects"), 303)
+
+
+# ---- four eyes on suspected fraud ------------------------------------------------------------------
+def _open_fraud_request(submission_id: int) -> FraudClearance | None:
+    return db().scalar(select(FraudClearance).where(FraudClearance.submission_id == submission_id,
+                                                    FraudClearance.decided_at.is_(None)))
+
+
+def _request_fraud_clearance(sub: Submission, note: str):
+    """The first supervisor's step: the reject stays open until a second supervisor decides."""
+    back = redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
+    if sub.status not in CLEARABLE or _open_fraud_request(sub.id) is not None:
+        flash(_("This submission is not an open reject any more; nothing was changed."), "error")
+        return back
+    db().add(FraudClearance(submission_id=sub.id, requested_by=current_user.name, note=note))
+    audit(current_user.name, "fraud_clear_requested", sub.id, note=note, main_reason=sub.main_reason)
+    try:
+        db().commit()
+    except IntegrityError:  # another supervisor asked at the same moment
+        db().rollback()
+        flash(_("This submission is not an open reject any more; nothing was changed."), "error")
+        return back
+    metrics.staff_action("fraud_clear_requested")
+    flash(_("Suspected fraud recorded. A second supervisor must approve before the reject is cleared."), "warning")
+    return back
+
+
+@bp.route("/submissions/<id:submission_id>/fraud/<any(approve, decline):decision>", methods=["POST"])
+@requires("clear_fraud")
+def fraud_decision(submission_id: int, decision: str):
+    """The second supervisor's step. The requester cannot decide their own request."""
+    sub = _submission_or_404(submission_id)
+    form = ActionForm()
+    note = (request.form.get("note") or "").strip()
+    back = redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
+    if not form.validate_on_submit():
+        abort(400)
+    if not 3 <= len(note) <= 4000:
+        flash(_("A note is required."), "error")
+        return back
+    pending = _open_fraud_request(sub.id)
+    if pending is None:
+        flash(_("There is no open fraud clearance request; nothing was changed."), "error")
+        return back
+    if pending.requested_by == current_user.name:
+        abort(403)
+    now = utcnow()
+    moved = db().execute(
+        update(FraudClearance).where(FraudClearance.id == pending.id, FraudClearance.decided_at.is_(None))
+        .values(decided_by=current_user.name, decided_at=now, decision=f"{decision}d", decision_note=note)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if moved and decision == "approve":
+        approved = _("approved by %(who)s", who=current_user.name)
+        moved = db().execute(
+            update(Submission)
+            .where(Submission.id == sub.id, Submission.status.in_(CLEARABLE))
+            .values(status=Status.cleared.value, cleared_by=current_user.name, cleared_at=now,
+                    clear_outcome="suspected_fraud",
+                    clear_note=f"{pending.note}\n— {pending.requested_by}; {approved}: {note}",
+                    updated_at=now)
+            .execution_options(synchronize_session=False)).rowcount == 1
+    if not moved:
+        db().rollback()
+        flash(_("This submission is not an open reject any more; nothing was changed."), "error")
+        return back
+    audit(current_user.name, f"fraud_clear_{decision}d", sub.id, requested_by=pending.requested_by, note=note,
+          main_reason=sub.main_reason)
+    db().commit()
+    metrics.staff_action(f"fraud_clear_{decision}d")
+    if decision == "approve":
+        flash(_("Submission %(id)s cleared as suspected fraud (approved by two supervisors).", id=sub.id), "ok")
+    else:
+        flash(_("Fraud clearance declined; the reject stays open."), "ok")
+    return back
 
 
 @bp.route("/submissions/<id:submission_id>/reprocess", methods=["POST"])
@@ -325,7 +440,7 @@ def reprocess(submission_id: int):
     if not form.validate_on_submit():
         abort(400)
     if not _reprocessable(sub) and sub.status in REPROCESSABLE:
-        flash("This mail has no PDF: verifying it again would change nothing. Answer the sender instead.",
+        flash(_("This mail has no PDF: verifying it again would change nothing. Answer the sender instead."),
               "error")
         return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
     previous = sub.status
@@ -337,7 +452,7 @@ def reprocess(submission_id: int):
     )
     if result.rowcount != 1:
         db().rollback()
-        flash("Only a rejected or failed submission can be reprocessed; nothing was changed.", "error")
+        flash(_("Only a rejected or failed submission can be reprocessed; nothing was changed."), "error")
         return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
     audit(current_user.name, "reprocess", sub.id, previous_status=previous, previous_reason=sub.main_reason,
           note=(form.note.data or "").strip())
@@ -347,12 +462,12 @@ def reprocess(submission_id: int):
         from intake.queue import enqueue_submission
 
         enqueue_submission(settings(), sub.id)
-        flash(f"Submission {sub.id} was queued for processing again.", "ok")
+        flash(_("Submission %(id)s was queued for processing again.", id=sub.id), "ok")
     except Exception:
         # The row is "queued" in the database: the reconciler enqueues it when Redis is back.
         log.exception("could not enqueue submission %s", sub.id)
-        flash(f"Submission {sub.id} is marked for processing; the queue is unavailable, so it will be "
-              "picked up when it is back.", "warning")
+        flash(_("Submission %(id)s is marked for processing; the queue is unavailable, so it will be "
+                "picked up when it is back.", id=sub.id), "warning")
     return redirect(url_for("backoffice.submission", submission_id=sub.id), 303)
 
 
@@ -367,20 +482,20 @@ def users():
         if problem:
             flash(problem, "error")
         elif db().scalar(select(User.id).where(User.name == name)) is not None:
-            flash("That user name is taken.", "error")
+            flash(_("That user name is taken."), "error")
         else:
             db().add(User(name=name, role=form.role.data, password_hash=hash_password(form.password.data)))
             audit(current_user.name, "user_created", name=name, role=form.role.data)
             db().commit()
-            flash(f"User {name} created as {form.role.data}.", "ok")
+            flash(_("User %(name)s created as %(role)s.", name=name, role=role_label(form.role.data)), "ok")
             return redirect(url_for("backoffice.users"), 303)
     elif request.method == "POST":
-        flash("Name, role and a password of at least %d characters are required." % MIN_PASSWORD, "error")
+        flash(_("Name, role and a password of at least %(n)s characters are required.", n=MIN_PASSWORD), "error")
     staff = db().scalars(select(User).order_by(User.name)).all()
     now = utcnow()
     actions = {u.id: _user_actions(u, now) for u in staff}
     return render_template("users.html", users=staff, form=form, action_form=ActionForm(), now=now,
-                           actions=actions)
+                           actions=actions, action_labels=USER_ACTION_LABELS)
 
 
 def _user_actions(user: User, now: dt.datetime) -> list[str]:
@@ -403,8 +518,8 @@ def user_action(user_id: int, action: str):
     if user is None:
         abort(404)
     if action not in _user_actions(user, utcnow()):
-        flash("You cannot deactivate your own account." if user.id == current_user.user_id
-              else f"User {user.name}: {action} is not possible now.", "error")
+        flash(_("You cannot deactivate your own account.") if user.id == current_user.user_id
+              else _("User %(name)s: %(action)s is not possible now.", name=user.name, action=action), "error")
         return redirect(url_for("backoffice.users"), 303)
     if action == "unlock":
         user.failed_logins, user.locked_until = 0, None
@@ -414,5 +529,32 @@ def user_action(user_id: int, action: str):
             sessions.end_all(db(), user.id)
     audit(current_user.name, f"user_{action}", name=user.name)
     db().commit()
-    flash(f"User {user.name}: {action} done.", "ok")
+    flash(_("User %(name)s: %(action)s done.", name=user.name, action=USER_ACTION_LABELS[action]), "ok")
     return redirect(url_for("backoffice.users"), 303)
+
+
+# ---- customers -------------------------------------------------------------------------------------
+@bp.route("/customers")
+@requires("view")
+def customers():
+    query = request.args.get("q", "").strip()[:200]
+    found = customers_q.search(db(), query) if query else []
+    if len(found) == 1 and query:
+        return redirect(url_for("backoffice.customer", national_id=found[0].national_id), 303)
+    return render_template("customers.html", query=query, found=found, limit=customers_q.SEARCH_LIMIT)
+
+
+@bp.route("/customers/<national_id>")
+@requires("view")
+def customer(national_id: str):
+    try:
+        canonical = parse_national_id(national_id)
+    except ValueError:
+        abort(404)
+    if canonical != national_id:
+        return redirect(url_for("backoffice.customer", national_id=canonical), 301)
+    data = customers_q.dossier(db(), canonical, current_app.extensions.get(customers_q.MESSAGES_EXTENSION))
+    if data.profile is None and not data.submissions:
+        abort(404)
+    pending = any(s.status in WAITING for s in data.submissions)
+    return render_template("customer.html", c=data, pending=pending, refresh_seconds=REFRESH_SECONDS * 2)

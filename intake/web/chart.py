@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from intake.web.queries import DayStats
 
 APPLIED_COLOUR = "#2e7d32"
@@ -83,6 +85,8 @@ def build(days: list[DayStats]) -> dict:
     def y_of(value: float) -> float:
         return TOP + plot_h - plot_h * value / top
 
+    from intake.web.filters import reason_title
+
     reasons_seen: dict[str, int] = {}
     rects: list[Rect] = []
     points: list[tuple[float, float, str]] = []
@@ -93,21 +97,21 @@ def build(days: list[DayStats]) -> dict:
         label = day.day.strftime("%d.%m.")
         if day.applied:
             rects.append(Rect(x, y_of(day.applied), bar_w, y_of(0) - y_of(day.applied), APPLIED_COLOUR,
-                              f"{label} applied: {day.applied}"))
+                              _("%(day)s applied: %(n)s", day=label, n=day.applied)))
             base = day.applied
         for reason, count in sorted(day.rejected.items(), key=lambda rc: list(REASON_COLOURS).index(rc[0])
                                     if rc[0] in REASON_COLOURS else 99):
             reasons_seen[reason] = reasons_seen.get(reason, 0) + count
             rects.append(Rect(x, y_of(base + count), bar_w, y_of(base) - y_of(base + count), colour(reason),
-                              f"{label} rejected, {reason}: {count}"))
+                              _("%(day)s rejected, %(reason)s: %(n)s", day=label, reason=reason_title(reason), n=count)))
             base += count
-        points.append((x + bar_w / 2, y_of(day.received), f"{label} received: {day.received}"))
+        points.append((x + bar_w / 2, y_of(day.received), _("%(day)s received: %(n)s", day=label, n=day.received)))
         if i % 5 == (len(days) - 1) % 5:
             labels.append((x + bar_w / 2, label))
     ticks = [(y_of(step * k), step * k) for k in range(5)]
-    legend = [("received", RECEIVED_COLOUR, sum(d.received for d in days)),
-              ("applied", APPLIED_COLOUR, sum(d.applied for d in days))]
-    legend += [(f"rejected: {r}", colour(r), n) for r, n in sorted(reasons_seen.items(), key=lambda rn: -rn[1])]
+    legend = [(_("received"), RECEIVED_COLOUR, sum(d.received for d in days)),
+              (_("applied"), APPLIED_COLOUR, sum(d.applied for d in days))]
+    legend += [(_("rejected: %(reason)s", reason=reason_title(r)), colour(r), n) for r, n in sorted(reasons_seen.items(), key=lambda rn: -rn[1])]
     return {
         "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP,
         "bottom": TOP + plot_h, "rects": rects, "points": points,

@@ -34,6 +34,9 @@ STATUS_VIEWS: dict[str, tuple[str, ...]] = {
     "failed": (Status.failed.value,),
     "cleared": (Status.cleared.value,),
     "all": (Status.rejected.value, Status.failed.value, Status.cleared.value),
+    "applied": (Status.applied.value,),
+    "pending": WAITING,
+    "everything": tuple(s.value for s in Status),
 }
 OPEN = STATUS_VIEWS["open"]
 

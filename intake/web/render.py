@@ -168,6 +168,7 @@ def _child(out_dir: str, max_pages: int, scale: float) -> int:
         pdf.init_forms()  # draw the customer's field values, not just the empty boxes
         total = len(pdf)
         pages = min(total, max_pages)
+        images = []
         for i in range(pages):
             page = pdf[i]
             width, height = page.get_size()
@@ -175,9 +176,13 @@ def _child(out_dir: str, max_pages: int, scale: float) -> int:
             fit = (MAX_PIXELS / max(width * height * scale * scale, 1.0)) ** 0.5
             image = page.render(scale=scale * min(1.0, fit), may_draw_forms=True).to_pil()
             image.save(Path(out_dir) / f"page-{i + 1}.png", format="PNG", optimize=True)
+            images.append(image)
             page.close()
     finally:
         pdf.close()
+    from intake.web.evidence import write_evidence
+
+    write_evidence(data, Path(out_dir), images, max_pages, scale)  # what changed after signing, in this child
     (Path(out_dir) / MANIFEST).write_text(json.dumps({"pages": pages, "total": total, "error": None}))
     return 0
 

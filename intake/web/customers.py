@@ -1,0 +1,117 @@
+"""The customer at the centre: find a customer, then everything the bank holds about them.
+
+- :func:`search`: by national identity (any spelling ``parse_national_id`` accepts), e-mail,
+  phone or name, over the profiles' current fields (JSON values, read with the database's JSON
+  operators; fine for the profile counts of one bank, an expression index if it ever is not);
+- :func:`dossier`: the current profile, every change with the document behind it, every
+  submission that named the customer, and the messages sent (when a messages provider is wired in:
+  ``app.extensions["docintake.customer_messages"] = fn(session, national_id) -> list[dict]``,
+  dicts with ``at``, ``channel``, ``to``, ``subject``, ``status``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session, joinedload, load_only
+
+from forms.identity import parse_national_id
+from intake.models import Mail, Profile, ProfileChange, Submission
+
+SEARCH_LIMIT = 50
+MESSAGES_EXTENSION = "docintake.customer_messages"
+
+
+def _text(name: str):
+    return func.coalesce(Profile.fields[name].as_string(), "")
+
+
+def search(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[Profile]:
+    """Profiles matching ``query``: an exact national identity, else e-mail, phone or name parts."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    try:
+        nid = parse_national_id(query)
+    except ValueError:
+        nid = None
+    if nid is not None:
+        profile = session.get(Profile, nid)
+        return [profile] if profile else []
+    stmt = select(Profile)
+    if "@" in query:
+        stmt = stmt.where(func.lower(_text("email")).contains(query.lower(), autoescape=True))
+    elif re.fullmatch(r"[+\d][\d\s().-]{4,}", query):
+        digits = re.sub(r"\D", "", query)
+        stmt = stmt.where(_text("phone").contains(digits, autoescape=True))
+    else:
+        for word in query.split()[:4]:
+            w = word.lower()
+            stmt = stmt.where(or_(func.lower(_text("first_name")).contains(w, autoescape=True),
+                                  func.lower(_text("last_name")).contains(w, autoescape=True),
+                                  func.lower(_text("email")).contains(w, autoescape=True),
+                                  func.lower(cast(Profile.national_id, String)).contains(w, autoescape=True)))
+    return list(session.scalars(stmt.order_by(Profile.national_id).limit(limit)))
+
+
+@dataclass
+class Change:
+    """One applied form (or import) and what it changed."""
+
+    row: ProfileChange
+    submission: Submission | None
+    changed: list[tuple[str, object, object]]  # (field, before, after)
+
+    @property
+    def signer(self) -> str | None:
+        report = (self.submission.report if self.submission else None) or {}
+        return (report.get("signer") or {}).get("name")
+
+
+@dataclass
+class Dossier:
+    national_id: str
+    profile: Profile | None
+    changes: list[Change]
+    submissions: list[Submission]
+    messages: list[dict] | None = None  # None: no messages provider wired in
+    field_order: list[str] = field(default_factory=list)
+
+
+def _diff(before: dict, after: dict, order: list[str]) -> list[tuple[str, object, object]]:
+    names = [n for n in order if n in before or n in after]
+    names += sorted(n for n in set(before) | set(after) if n not in names)
+    return [(n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)]
+
+
+def dossier(session: Session, national_id: str, messages: Callable | None = None) -> Dossier:
+    from forms.schema import FIELD_NAMES
+
+    order = list(FIELD_NAMES)
+    profile = session.get(Profile, national_id)
+    submissions = list(session.scalars(
+        select(Submission)
+        .where(Submission.national_id == national_id)
+        .options(load_only(Submission.id, Submission.status, Submission.main_reason, Submission.received_at,
+                           Submission.filename, Submission.part_index, Submission.decided_at,
+                           Submission.report, Submission.clear_outcome, Submission.cleared_by),
+                 joinedload(Submission.mail).load_only(Mail.id, Mail.sender, Mail.subject))
+        .order_by(Submission.received_at.desc(), Submission.id.desc())
+    ))
+    by_id = {s.id: s for s in submissions}
+    rows = list(session.scalars(
+        select(ProfileChange).where(ProfileChange.national_id == national_id)
+        .order_by(ProfileChange.applied_at.desc(), ProfileChange.id.desc())
+    ))
+    missing = {r.submission_id for r in rows if r.submission_id and r.submission_id not in by_id}
+    if missing:  # a change whose submission names the customer differently (should not happen; shown anyway)
+        for s in session.scalars(select(Submission).where(Submission.id.in_(missing))
+                                 .options(load_only(Submission.id, Submission.filename, Submission.report,
+                                                    Submission.status, Submission.part_index))):
+            by_id[s.id] = s
+    changes = [Change(r, by_id.get(r.submission_id), _diff(r.before or {}, r.after or {}, order)) for r in rows]
+    found = messages(session, national_id) if messages is not None else None
+    return Dossier(national_id, profile, changes, submissions, found, order)

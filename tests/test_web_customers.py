@@ -1,0 +1,88 @@
+"""The customer at the centre: search by national identity, name, phone or e-mail; the customer's
+page with the profile, the history with the document behind each change, and every submission."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from intake.models import ProfileChange
+from tests.test_web_support import (  # noqa: F401  (fixtures)
+    CUSTOMER_FIELDS,
+    NATIONAL_ID,
+    add_profile,
+    add_submission,
+    app,
+    client_for,
+    db,
+    staff,
+    web_settings,
+)
+
+
+def _seed(db):
+    add_profile(db)
+    add_profile(db, national_id="LV-32111154321", first_name="Jānis", last_name="Ozols",
+                phone="+37126111222", email="janis.ozols@example.lv")
+    db.flush()
+    applied = add_submission(db, status="applied", reason=None, fields={**CUSTOMER_FIELDS, "phone": "+37129123456"})
+    db.add(ProfileChange(national_id=NATIONAL_ID, submission_id=applied.id, document_sha256=applied.sha256,
+                         before={**CUSTOMER_FIELDS, "phone": "+37120000000", "account_purpose": "savings"},
+                         after=dict(CUSTOMER_FIELDS), signed_at=dt.datetime(2026, 11, 20, 9, 14, tzinfo=dt.timezone.utc)))
+    rejected = add_submission(db, reason="signer_mismatch", signer_name="ĒRIKS KALNIŅŠ", signer_id="LV-32101187654")
+    db.commit()
+    return applied, rejected
+
+
+def test_search_by_id_name_phone_and_email(app, staff, db):
+    _seed(db)
+    clerk = client_for(app, staff["clerk"])
+    # a unique hit goes straight to the customer's page, whatever the spelling of the code
+    for query in ("LV-320000-12345", "lv32000012345", "anna.berzina@", "+371 2912 3456", "Bērziņa Anna"):
+        response = clerk.get("/backoffice/customers", query_string={"q": query})
+        assert response.status_code == 303, query
+        assert response.headers["Location"].endswith(f"/backoffice/customers/{NATIONAL_ID}"), query
+    body = clerk.get("/backoffice/customers", query_string={"q": "example.lv"}).get_data(as_text=True)
+    assert "2 customers found" in body and "LV-32111154321" in body
+    body = clerk.get("/backoffice/customers", query_string={"q": "nobody%"}).get_data(as_text=True)
+    assert "No customer matches" in body
+
+
+def test_customer_page_shows_profile_history_and_submissions(app, staff, db):
+    applied, rejected = _seed(db)
+    clerk = client_for(app, staff["clerk"])
+    body = clerk.get(f"/backoffice/customers/{NATIONAL_ID}").get_data(as_text=True)
+    profile = body[body.index('id="profile"'):body.index('id="history"')]
+    assert "Everyday payments" in profile and "+37129123456" in profile
+    history = body[body.index('id="history"'):body.index('id="submissions"')]
+    # who, what and when, and the signed document behind the change
+    assert "form signed by ANNA BĒRZIŅA on 2026-11-20 11:14" in history
+    assert f'/backoffice/submissions/{applied.id}/original' in history
+    assert "+37120000000" in history and "Savings" in history and "Everyday payments" in history
+    assert "First name" not in history  # unchanged fields are not listed
+    subs = body[body.index('id="submissions"'):body.index('id="messages"')]
+    assert f'/backoffice/submissions/{applied.id}"' in subs and f'/backoffice/submissions/{rejected.id}"' in subs
+    assert "Signed by someone else" in subs and "ĒRIKS KALNIŅŠ" in subs
+    assert "not recorded by this installation" in body  # the place for i13's messages
+    assert clerk.get("/backoffice/customers/LV-32000012346x").status_code == 404
+    assert clerk.get("/backoffice/customers/LV-39999999999").status_code == 404
+
+
+def test_messages_provider_is_shown_when_wired_in(app, staff, db):
+    _seed(db)
+    seen = []
+
+    def messages(session, national_id):
+        seen.append(national_id)
+        return [{"at": "2026-11-21T08:00:00+00:00", "channel": "e-mail", "to": "anna.berzina@example.lv",
+                 "subject": "Your data was updated", "status": "sent"}]
+
+    app.extensions["docintake.customer_messages"] = messages
+    body = client_for(app, staff["clerk"]).get(f"/backoffice/customers/{NATIONAL_ID}").get_data(as_text=True)
+    assert seen == [NATIONAL_ID] and "Your data was updated" in body
+
+
+def test_applied_submissions_have_a_view(app, staff, db):
+    applied, rejected = _seed(db)
+    body = client_for(app, staff["clerk"]).get("/backoffice/rejects?status=applied").get_data(as_text=True)
+    assert f'/backoffice/submissions/{applied.id}"' in body and f'/backoffice/submissions/{rejected.id}"' not in body
+    assert "1 submission" in body
