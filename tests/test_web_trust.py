@@ -36,7 +36,7 @@ def test_validation_report_download_and_quality(app, staff, db, signed_form, tru
     db.commit()
     client = client_for(app, staff["clerk"])
     page = client.get(f"/backoffice/submissions/{sub.id}").get_data(as_text=True)
-    assert "Qualified (QES)" in page and "trusted list" in page
+    assert "Qualified signature" in page and "EU trusted list" in page
     assert f"/backoffice/submissions/{sub.id}/validation-report.xml" in page
     response = client.get(f"/backoffice/submissions/{sub.id}/validation-report.xml")
     assert response.status_code == 200 and response.mimetype == "application/xml"
