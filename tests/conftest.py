@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.imap",
     "tests.fixtures.browser",
+    "tests.fixtures.smtp",
 ]
