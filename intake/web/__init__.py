@@ -30,7 +30,7 @@ CSP = (
 
 def create_app(settings: Settings | None = None) -> Flask:
     from intake import metrics
-    from intake.web import auth, backoffice, public
+    from intake.web import auth, backoffice, messages, public
 
     settings = settings or load_settings()
     metrics.configure(settings)
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(backoffice.bp)
+    messages.init_app(app)
     _install_helpers(app, settings)
     return app
 
