@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "web": "intake.web.cli:web_command",
     "users": "intake.web.cli:users",
     "bench": "worker.bench:bench_command",
+    "campaign": "intake.campaigns.cli:campaign",
 }
 
 

@@ -249,6 +249,11 @@ class OutboundMessage(Base):
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Campaign mails (a ~150 kB personal PDF each) keep what makes them instead of their bytes:
+    #: the values and language; the send job composes them again, and ``raw_sha256`` (taken when
+    #: the campaign was created) proves it composed the very same bytes.
+    payload: Mapped[dict | None]
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default=MessageStatus.pending.value)
     #: Why it was suppressed, or the last sending error (masked).
     note: Mapped[str | None] = mapped_column(Text)
@@ -281,6 +286,10 @@ class Campaign(Base):
     criteria: Mapped[dict] = mapped_column(default=dict)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The blanks its personal forms are made from (a blank carries its own id and date), so a
+    #: form composed again at sending is byte for byte the one composed at creation.
+    blank_lv: Mapped[bytes | None] = mapped_column(LargeBinary)
+    blank_en: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CampaignRecipient(Base):

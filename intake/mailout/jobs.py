@@ -50,11 +50,13 @@ def run(settings: Settings, message_id: int) -> str:
         if moved != 1:
             return "noop"
         row = session.execute(select(OutboundMessage.channel, OutboundMessage.recipient, OutboundMessage.message_id,
-                                     OutboundMessage.raw, OutboundMessage.attempts)
+                                     OutboundMessage.raw, OutboundMessage.attempts, OutboundMessage.payload,
+                                     OutboundMessage.raw_sha256, OutboundMessage.created_at,
+                                     OutboundMessage.campaign_id)
                               .where(OutboundMessage.id == message_id)).one()
     try:
         sender_for(settings, row.channel).send(recipient=row.recipient, sender=sender_address(settings),
-                                               message_id=row.message_id, raw=row.raw or b"")
+                                               message_id=row.message_id, raw=_bytes_of(settings, row))
     except Exception as exc:  # noqa: BLE001 - any sending problem is a failed try
         note = mask_codes(f"{type(exc).__name__}: {exc}")[:500]
         final = row.attempts >= settings.mail_max_attempts
@@ -76,6 +78,25 @@ def run(settings: Settings, message_id: int) -> str:
                         .execution_options(synchronize_session=False))
     log.info("message %s (%s) sent", message_id, row.channel)
     return "sent"
+
+
+def _bytes_of(settings: Settings, row) -> bytes:
+    """The stored bytes, or (campaign mails) the same bytes composed again, checked by their hash."""
+    if row.raw is not None:
+        return row.raw
+    if row.payload is None:
+        raise ValueError("a message without bytes and without what makes them")
+    import hashlib
+
+    from intake.campaigns.create import campaign_blank, compose_campaign_mail
+
+    with session_scope(settings) as session:
+        blank = campaign_blank(session, row.campaign_id, row.payload["lang"])
+    raw = compose_campaign_mail(settings, to=row.recipient, message_id=row.message_id, payload=row.payload,
+                                date=row.created_at, blank=blank)
+    if hashlib.sha256(raw).hexdigest() != row.raw_sha256:
+        raise ValueError("the campaign mail no longer composes to the bytes taken when it was created")
+    return raw
 
 
 def enqueue_messages(settings: Settings, ids, *, connection=None, replace_started: bool = False) -> int:

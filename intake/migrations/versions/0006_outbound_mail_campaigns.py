@@ -22,6 +22,8 @@ def upgrade() -> None:
         sa.Column('criteria', sa.JSON(), nullable=False),
         sa.Column('created_by', sa.String(100), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('blank_lv', sa.LargeBinary(), nullable=True),
+        sa.Column('blank_en', sa.LargeBinary(), nullable=True),
     )
     op.create_table(
         'outbound_messages',
@@ -37,6 +39,8 @@ def upgrade() -> None:
         sa.Column('message_id', sa.String(300), nullable=False, unique=True),
         sa.Column('subject', sa.Text(), nullable=False),
         sa.Column('raw', sa.LargeBinary(), nullable=True),
+        sa.Column('payload', sa.JSON(), nullable=True),
+        sa.Column('raw_sha256', sa.String(64), nullable=True),
         sa.Column('status', sa.String(20), nullable=False),
         sa.Column('note', sa.Text(), nullable=True),
         sa.Column('attempts', sa.Integer(), nullable=False),
