@@ -114,6 +114,14 @@ def test_campaign_selects_writes_sends_and_tracks(db_settings):
     (attachment,) = list(msg.iter_attachments())
     pdf = attachment.get_content()
     assert pdf.startswith(b"%PDF") and _fields(pdf)["personal_code"]["/Ff"] & 1
+    with session_scope(db_settings) as session:
+        from intake.campaigns.create import campaign_blank
+
+        sent = session.get(OutboundMessage, rows[0].id)
+        expected = personal_form(sent.payload["values"], sent.payload["lang"],
+                                 blank=campaign_blank(session, result.campaign_id, sent.payload["lang"]))
+    assert pdf == expected  # the skeleton with the PDF put in is a proper MIME message around it
+    assert msg["To"] == "k0@example.lv" and msg["Message-ID"] == sent.message_id
     assert "pielikumā" in msg.get_body(("plain",)).get_content().lower()
 
     missing = create_campaign(db_settings, "employer", Criteria(missing=("employer",), country="LV"))

@@ -7,11 +7,14 @@ AUTH. Asserts on the bytes the server accepted:
 - a rejected form: its reason, to the e-mail on file;
 - an unknown sender learns nothing: the same neutral text whether or not the customer exists;
 - an auto-reply gets no answer; a mail without a form gets "how to send the form";
-- every message exactly once, although the worker was killed while the alarm was on the wire.
+- every message exactly once, although the worker was killed while the alarm was on the wire;
+- a refresh campaign's personal form, mailed out, ticked, signed with the test PKI and mailed
+  back, is applied and counted.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import subprocess
@@ -21,11 +24,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from forms.identity import national_id
 from intake.db import session_scope
-from intake.models import ContactAlert, OutboundMessage
+from forms.fill import fill_form
+from intake.campaigns.tracking import stats
+from intake.models import ContactAlert, OutboundMessage, Profile, utcnow
 from intake.queue import stop_embedded_redis
 from tests.fixtures.services import run_cli
 from tests.test_pipeline_support import cli_env, customer_values, kill_group, national_id_of, wait_for, worker_burst
@@ -59,7 +63,7 @@ def auto_reply(sender: str, index: int) -> bytes:
 
 
 @pytest.mark.parametrize("redis_kind,backend", COMBOS, ids=["-".join(c) for c in COMBOS])
-def test_outbound_mail_end_to_end(redis_kind, backend, make_settings, smtp_server, pki, signed_form):
+def test_outbound_mail_end_to_end(redis_kind, backend, make_settings, smtp_server, pki, signed_form, person_for):
     customers = [customer_values(i, email=f"c{i}@example.lv", phone=f"+3712000000{i}") for i in range(4)]
     stranger = customer_values(77, email="stranger@evil.example")
     settings = make_settings(backend, redis=redis_kind == "redis-server", trust_roots=(pki.root_pem_path,),
@@ -151,6 +155,33 @@ def test_outbound_mail_end_to_end(redis_kind, backend, make_settings, smtp_serve
         assert run_cli(settings, "reconcile", timeout=120).returncode == 0
         worker_burst(settings)
         assert len(smtp_server.delivered()) == len(delivered)
+
+        # A refresh campaign: customer 3's data is three years old; the personal form goes out by
+        # SMTP, comes back ticked and signed with the test PKI, and is applied.
+        with session_scope(settings) as session:
+            session.execute(update(Profile).where(Profile.national_id == national_id_of(c3))
+                            .values(updated_at=utcnow() - dt.timedelta(days=3 * 365)))
+        created = run_cli(settings, "campaign", "create", "--stale-months", "24", "--country", "LV", timeout=180)
+        assert created.returncode == 0 and "1 selected, 1 queued" in created.stdout, created.stdout + created.stderr
+        worker_burst(settings)
+        (campaign_mail,) = [raw for rcpt, raw in smtp_server.delivered() if rcpt == ["c3@example.lv"]]
+        msg = email.message_from_bytes(campaign_mail, policy=email.policy.default)
+        (attachment,) = list(msg.iter_attachments())
+        personal = attachment.get_content()
+        ticked = fill_form(personal, {"data_accuracy_confirmation": True, "occupation": "Ārste"})
+        signed = pki.sign_pdf(ticked, person_for(c3))
+        maildir_deliver(Path(settings.resolved_maildir), make_mail([signed], index=7, sender="c3@example.lv"),
+                        "out-campaign.eml")
+        assert run_cli(settings, "poll", "--once", timeout=180).returncode == 0
+        worker_burst(settings)
+        with session_scope(settings) as session:
+            assert session.get(Profile, national_id_of(c3)).fields["occupation"] == "Ārste"
+            (campaign,) = stats(session)
+        assert (campaign.sent, campaign.received, campaign.applied) == (1, 1, 1)
+        final = smtp_server.delivered()
+        assert [rcpt for rcpt, _raw in final[len(delivered):]] == [["c3@example.lv"], ["c3@example.lv"]]  # form, ack
+        ids = Counter(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"] for _r, raw in final)
+        assert all(count == 1 for count in ids.values())
     finally:
         if redis_kind == "embedded":
             stop_embedded_redis(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from rq import Queue
 from sqlalchemy import select, update
 
 from intake.config import Settings, load_settings
@@ -114,6 +115,20 @@ def enqueue_messages(settings: Settings, ids, *, connection=None, replace_starte
                            retry=_retry(settings), result_ttl=3600, description=f"message {mid}")
         count += 1
     return count
+
+
+def enqueue_new_messages(settings: Settings, ids, *, connection=None, chunk: int = 500) -> int:
+    """Bulk form of :func:`enqueue_messages` for messages just written (a campaign): no job can
+    exist for them yet, so they go in with ``enqueue_many``, one Redis round trip per chunk."""
+    ids = [int(i) for i in ids]
+    queue = get_queue(settings, connection=connection)
+    retry = _retry(settings)
+    for start in range(0, len(ids), chunk):
+        queue.enqueue_many([Queue.prepare_data(JOB_FUNC, args=(mid,), job_id=job_id_for(mid),
+                                               timeout=settings.job_timeout, retry=retry, result_ttl=3600,
+                                               description=f"message {mid}")
+                            for mid in ids[start:start + chunk]])
+    return len(ids)
 
 
 def _retry(settings: Settings):
