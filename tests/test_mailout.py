@@ -40,7 +40,7 @@ def test_every_text_a_customer_reads(lang):
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         text = parsed.get_body(("plain",)).get_content()
         html = parsed.get_body(("html",)).get_content()
-        assert parsed["Auto-Submitted"] == "auto-replied" and parsed["Subject"]
+        assert parsed["Auto-Submitted"] == "auto-replied" and parsed["Subject"] and parsed["Content-Language"] == lang
         assert "{{" not in text and "{{" not in html and "+371 6700 0000" in text
         if kind == "contact_change":
             assert "http" not in text and "href" not in html  # never a link in the alarm

@@ -68,9 +68,9 @@ def compose_email(kind: str, lang: str, context: Mapping[str, Any], *, to: str, 
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
-    msg["Content-Language"] = lang
     msg.set_content(body)
     msg.add_alternative(html, subtype="html")
+    msg["Content-Language"] = lang  # after set_content, which drops Content-* headers
     for filename, data in attachments:
         msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     return msg
