@@ -66,6 +66,8 @@ class Settings:
     #: smtp://host:port, smtp+starttls://user:password@host:587, smtps://user:password@host:465.
     #: Unset: every message is written as an .eml file into <data_dir>/outbox/ (the demo).
     smtp_url: str = ""
+    #: PEM file of the CA that signed the SMTP server's certificate (unset: the system's CAs).
+    smtp_ca_file: Path | None = None
     #: The From address of what docintake sends (unset: intake_address).
     mail_from: str = ""
     #: How often a message is tried before it is marked failed (the back office can retry it).

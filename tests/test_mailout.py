@@ -187,3 +187,21 @@ def test_fraud_api_needs_its_token(app, db, web_settings):
     assert ok.json["alerts"][0]["fields"] == ["phone"]
     listing = client.get("/api/contact-alerts", headers={"Authorization": "Bearer t0ken"}).json
     assert [a["national_id"] for a in listing["alerts"]] == [NATIONAL_ID]
+
+
+@pytest.mark.parametrize("tls", ["starttls", "smtps"])
+def test_smtp_over_tls_checks_the_certificate(make_settings, tmp_path, tls):
+    from tests.fixtures.smtp import start_smtp_server, stop_smtp_server
+
+    server = start_smtp_server(tmp_path / "smtp", tls)
+    try:
+        untrusted = make_settings("sqlite", smtp_url=server.url)  # the system CAs do not know the test one
+        mid = _write(untrusted)
+        with pytest.raises(jobs.SendFailed, match="(?i)certificate"):
+            jobs.run(untrusted, mid)
+        trusted = untrusted.with_(smtp_ca_file=server.ca_file)
+        assert jobs.run(trusted, mid) == "sent"
+        ((rcpt, _raw),) = server.delivered()
+        assert rcpt == ["c@example.lv"]
+    finally:
+        stop_smtp_server(server)

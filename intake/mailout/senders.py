@@ -52,6 +52,10 @@ class FileSender:
 @dataclass
 class SmtpSender:
     url: str
+    ca_file: Path | None = None
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     def send(self, *, recipient: str, sender: str, message_id: str, raw: bytes) -> None:
         parts = urlsplit(self.url)
@@ -59,7 +63,7 @@ class SmtpSender:
         host = parts.hostname or "localhost"
         if scheme == "smtps":
             client: smtplib.SMTP = smtplib.SMTP_SSL(host, parts.port or 465, timeout=TIMEOUT,
-                                                    context=ssl.create_default_context())
+                                                    context=self._tls())
         elif scheme in ("smtp", "smtp+starttls"):
             client = smtplib.SMTP(host, parts.port or (587 if scheme == "smtp+starttls" else 25), timeout=TIMEOUT)
         else:
@@ -67,7 +71,7 @@ class SmtpSender:
         with client:
             client.ehlo()
             if scheme == "smtp+starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=self._tls())
                 client.ehlo()
             if parts.username:
                 client.login(unquote(parts.username), unquote(parts.password or ""))
@@ -107,5 +111,5 @@ def sender_for(settings: Settings, channel: str) -> Sender:
             return HttpSmsSender(settings.sms_gateway_url, settings.sms_gateway_token)
         return FileSmsSender(settings.outbox_dir / "sms")
     if settings.smtp_url:
-        return SmtpSender(settings.smtp_url)
+        return SmtpSender(settings.smtp_url, settings.smtp_ca_file)
     return FileSender(settings.outbox_dir)
