@@ -205,3 +205,10 @@ def test_smtp_over_tls_checks_the_certificate(make_settings, tmp_path, tls):
         assert rcpt == ["c@example.lv"]
     finally:
         stop_smtp_server(server)
+
+
+def test_form_language_is_read_without_parsing(make_form):
+    from intake.mailout.replies import form_language
+
+    assert form_language(make_form(lang="en")) == "en" and form_language(make_form(lang="lv")) == "lv"
+    assert form_language(b"%PDF-1.7\n" + b"\0" * 1_000_000) is None and form_language(None) is None
