@@ -150,7 +150,13 @@ def test_messages_page_filters_and_retries_with_csrf_and_audit(app, staff, db, w
     page = clerk.get("/backoffice/messages/?status=failed").get_data(as_text=True)
     assert "r1@example.lv" in page and "r0@example.lv" not in page and "boom" in page
     page = clerk.get(f"/backoffice/messages/?customer={NATIONAL_ID}").get_data(as_text=True)
-    assert "r0@example.lv" in page and "r2@example.lv" not in page
+    assert "r0@example.lv" in page and "r2@example.lv" not in page and "Contact recently changed" not in page
+    import datetime as dt
+
+    db.add(ContactAlert(national_id=NATIONAL_ID, fields=["email"], changed_at=now, until=now + dt.timedelta(days=3)))
+    db.commit()
+    page = clerk.get(f"/backoffice/messages/?customer={NATIONAL_ID}").get_data(as_text=True)
+    assert "Contact recently changed" in page and "email" in page
     failed_id = db.scalar(select(OutboundMessage.id).where(OutboundMessage.status == "failed"))
     assert clerk.post(f"/backoffice/messages/{failed_id}/retry").status_code == 400  # no CSRF token
     response = post(clerk, f"/backoffice/messages/{failed_id}/retry", token_from="/backoffice/messages/")

@@ -64,18 +64,23 @@ def index():
     customer = request.args.get("customer", "").strip()
     page = max(1, request.args.get("page", 1, type=int))
     q = select(OutboundMessage)
+    mark = None
     if status in STATUSES:
         q = q.where(OutboundMessage.status == status)
     if customer:
         try:
-            q = q.where(OutboundMessage.national_id == parse_national_id(customer))
+            nid = parse_national_id(customer)
         except ValueError:
             q = q.where(func.lower(OutboundMessage.recipient) == customer.lower())
+        else:
+            q = q.where(OutboundMessage.national_id == nid)
+            mark = contact_mark(db(), nid)
     total = db().scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = db().scalars(q.order_by(OutboundMessage.id.desc()).offset((page - 1) * PAGE).limit(PAGE)).all()
     counts = dict(db().execute(select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)).all())
     return render_template("messages.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)),
-                           status=status, customer=customer, statuses=STATUSES, counts=counts, form=ActionForm())
+                           status=status, customer=customer, statuses=STATUSES, counts=counts, form=ActionForm(),
+                           mark=mark)
 
 
 @bp.route("/<int:message_id>/retry", methods=["POST"])
