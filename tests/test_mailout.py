@@ -218,3 +218,87 @@ def test_form_language_is_read_without_parsing(make_form):
 
     assert form_language(make_form(lang="en")) == "en" and form_language(make_form(lang="lv")) == "lv"
     assert form_language(b"%PDF-1.7\n" + b"\0" * 1_000_000) is None and form_language(None) is None
+
+
+def _mail_with_submission(settings, sender: str, n: int, headers: str = "") -> tuple[int, int]:
+    import hashlib
+
+    from intake.models import Mail, Submission
+
+    raw = f"From: {sender}\r\n{headers}Subject: x\r\nMessage-ID: <m{n}@example.lv>\r\n\r\nbody {n}".encode()
+    with session_scope(settings) as session:
+        mail = Mail(mailbox="test", folder="INBOX", uid=str(n), message_key=hashlib.sha256(raw).hexdigest(),
+                    raw=raw, sender=sender, message_id=f"<m{n}@example.lv>")
+        session.add(mail)
+        session.flush()
+        sub = Submission(mail_id=mail.id, part_index=0, status="rejected")
+        session.add(sub)
+        session.flush()
+        return mail.id, sub.id
+
+
+def test_replies_flood_limit_unknown_senders_and_auto_replies(db_settings):
+    from intake.mailout.replies import MailFacts, for_rejected
+    from tests.test_web_support import add_profile
+
+    settings = db_settings.with_(replies_per_day=2)
+    with session_scope(settings) as session:
+        add_profile(session, email="anna@example.lv")
+    reasons = [{"code": "unsigned"}]
+    owed = []
+    for n in range(3):
+        mail_id, sid = _mail_with_submission(settings, "Anna@example.lv", n)
+        with session_scope(settings) as session:
+            facts = MailFacts.load(session, mail_id)
+            owed.append(for_rejected(session, settings, submission_id=sid, reasons=reasons, national_id=None,
+                                     facts=facts, form_lang=None))
+    assert owed[0] and owed[1] and owed[2] is None  # the third reply of the day is held back
+    with session_scope(settings) as session:
+        held = session.scalars(select(OutboundMessage).where(OutboundMessage.status == "suppressed")).one()
+        assert "2 replies" in held.note and held.recipient == "anna@example.lv"
+
+    # a stranger: neutral reply, or none at all; an auto-reply: nothing
+    for n, (sender, policy, headers, expect) in enumerate([
+            ("who@evil.example", "neutral", "", "pending"),
+            ("who2@evil.example", "none", "", "suppressed"),
+            ("who3@evil.example", "neutral", "Auto-Submitted: auto-replied\r\n", "suppressed")], start=10):
+        mail_id, sid = _mail_with_submission(settings, sender, n, headers)
+        with session_scope(settings) as session:
+            for_rejected(session, settings.with_(reply_unknown_sender=policy), submission_id=sid, reasons=reasons,
+                         national_id=None, facts=MailFacts.load(session, mail_id), form_lang=None)
+            row = session.scalars(select(OutboundMessage).where(OutboundMessage.submission_id == sid)).one()
+            assert (row.status, row.kind) == (expect, "neutral"), sender
+
+
+def test_http_sms_gateway(make_settings):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers["Authorization"], json.loads(body)))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings = make_settings("sqlite", sms_gateway_url=f"http://127.0.0.1:{server.server_port}/sms",
+                                 sms_gateway_token="gw")
+        with session_scope(settings) as session:
+            mid = outbox.write_sms(session, settings, kind="contact_change", to="+37120000001", lang="en",
+                                   context={"changed": ["Phone"], "when": "2026-11-25"}, dedupe_key="sms1")
+        assert jobs.run(settings, mid) == "sent"
+    finally:
+        server.shutdown()
+    ((auth, payload),) = got
+    assert auth == "Bearer gw" and payload["to"] == "+37120000001" and "call the bank" in payload["text"]
+    assert payload["id"].startswith("docintake.")
