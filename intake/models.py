@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -305,3 +306,8 @@ class CampaignRecipient(Base):
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     answered_at: Mapped[dt.datetime | None]
+
+
+#: Replies look a sender up by the e-mail on file (``intake.mailout.replies.EMAIL_EXPRESSIONS``);
+#: schema 0006 creates the same expression index on SQLite, whose reflection skips such indexes.
+Index("ix_profiles_email", text("lower(fields ->> 'email')"), _table=Profile.__table__).ddl_if(dialect="postgresql")

@@ -80,7 +80,16 @@ def upgrade() -> None:
     op.create_index('ix_campaign_recipients_national_id', 'campaign_recipients', ['national_id'])
 
 
+    # replies look a sender up by the e-mail on file (intake.mailout.replies.EMAIL_EXPRESSIONS)
+    dialect = op.get_bind().dialect.name
+    if dialect == 'postgresql':
+        op.execute("CREATE INDEX ix_profiles_email ON profiles (lower(fields ->> 'email'))")
+    elif dialect == 'sqlite':
+        op.execute("CREATE INDEX ix_profiles_email ON profiles (lower(json_extract(fields, '$.email')))")
+
+
 def downgrade() -> None:
+    op.execute('DROP INDEX IF EXISTS ix_profiles_email')
     op.drop_table('campaign_recipients')
     op.drop_table('contact_alerts')
     op.drop_table('outbound_messages')
