@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from intake.db import session_scope
 from intake.mailout import compose, jobs, loops, outbox
 from intake.mailout.mask import mask_email, mask_phone
 from intake.mailout.reason_texts import TEXTS, explain
-from intake.models import AuditEvent, ContactAlert, MessageStatus, OutboundMessage, utcnow
+from intake.models import AuditEvent, ContactAlert, OutboundMessage, utcnow
 from tests.test_web_support import client_for, post
 from tests.test_web_support import app, db, staff, web_settings  # noqa: F401  (fixtures)
 
