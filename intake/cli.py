@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "users": "intake.web.cli:users",
     "bench": "worker.bench:bench_command",
     "trust": "intake.trust_cli:trust",
+    "campaign": "intake.campaigns.cli:campaign",
 }
 
 

@@ -79,6 +79,34 @@ class Settings:
     #: A back-office session unused this long ends (sign in again).
     session_idle_minutes: int = 30
     log_level: str = "INFO"
+    # ---- outbound mail (intake/mailout) ----
+    #: smtp://host:port, smtp+starttls://user:password@host:587, smtps://user:password@host:465.
+    #: Unset: every message is written as an .eml file into <data_dir>/outbox/ (the demo).
+    smtp_url: str = ""
+    #: PEM file of the CA that signed the SMTP server's certificate (unset: the system's CAs).
+    smtp_ca_file: Path | None = None
+    #: The From address of what docintake sends (unset: intake_address).
+    mail_from: str = ""
+    #: How often a message is tried before it is marked failed (the back office can retry it).
+    mail_max_attempts: int = 6
+    #: At most this many replies per address per day (the contact-change alarm is not counted).
+    replies_per_day: int = 5
+    #: A sender not on file: "neutral" (a reply without personal data) or "none" (no reply).
+    reply_unknown_sender: str = "neutral"
+    #: The profile is "contact recently changed" this many days after a phone or e-mail change.
+    contact_alert_days: int = 30
+    #: The bank's official phone number, named in every contact-change notice.
+    bank_phone: str = "+371 6700 0000"
+    bank_name: str = "Bank"
+    #: Where customers download the blank form (named in rejection replies).
+    blank_form_url: str = "https://bank.example/form/customer-data-update.pdf"
+    #: Language of a customer whose form and profile name none: lv | en.
+    default_lang: str = "lv"
+    #: HTTP SMS gateway (POST JSON {"to", "text", "id"}); unset: files in <data_dir>/outbox/sms/.
+    sms_gateway_url: str = ""
+    sms_gateway_token: str = ""
+    #: Bearer token of the fraud team's JSON API (/api/contact-alerts); unset: the API answers 404.
+    fraud_api_token: str = ""
 
     # ---- derived -------------------------------------------------------
     @property
@@ -99,6 +127,11 @@ class Settings:
     @property
     def embedded_redis_path(self) -> Path:
         return self.data_dir / "redis.db"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where the embedded senders write what would have been sent (.eml, sms/*.txt)."""
+        return self.data_dir / "outbox"
 
     @property
     def metrics_dir(self) -> Path:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from typing import BinaryIO, Collection, Iterator
+from typing import BinaryIO, Callable, Collection, Iterator
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -99,11 +99,13 @@ def record_mail(
     uid: str,
     raw: bytes | BinaryIO,
     parsed: ParsedMail,
+    on_recorded: Callable[[Session, Mail, list[Submission]], None] | None = None,
 ) -> list[int]:
     """Record one mail; return the ids of its NEW submissions that need queueing ([] if seen before).
 
     ``raw`` is the message as bytes or as a seekable binary file (read from its start, a slice at a
-    time). Runs inside the caller's transaction (nothing is committed here). Raises
+    time). Runs inside the caller's transaction (nothing is committed here); ``on_recorded(session,
+    mail, submissions)`` runs in it too, for a new mail only (the poller writes its replies there). Raises
     :class:`MailLocationConflict` if a *different* mail is already recorded at the same location.
     """
     # parse_mail hashed the same bytes while reading them; the slices written below are checked
@@ -170,6 +172,9 @@ def record_mail(
         action = "intake_rejected" if sub.status == Status.rejected.value else "received"
         session.add(AuditEvent(at=now, actor=ACTOR, action=action, submission_id=sub.id, detail=detail))
     session.flush()
+    if on_recorded is not None:
+        on_recorded(session, mail, submissions)
+        session.flush()
     return [s.id for s in submissions if s.status == Status.received.value]
 
 

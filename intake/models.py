@@ -257,3 +257,98 @@ class MailboxState(Base):
     folder: Mapped[str] = mapped_column(String(200), primary_key=True)
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_poll_at: Mapped[dt.datetime | None]
+
+
+# ---- outbound mail, contact alarms, refresh campaigns (schema 0006; see intake/mailout) ---------
+class MessageStatus(str, enum.Enum):
+    pending = "pending"  # written with the decision; a send job is owed
+    sent = "sent"  # the server (or the file sender) took it
+    failed = "failed"  # gave up after ``mail_max_attempts``; the back office can retry it
+    suppressed = "suppressed"  # deliberately not sent (auto-reply, list, flood limit, unknown sender)
+
+
+class OutboundMessage(Base):
+    """One message to a customer (e-mail or SMS), written in the transaction that decided it.
+
+    ``raw`` is the complete message as it goes on the wire (its Message-ID fixed at composing),
+    so a resend after a crash sends the very same bytes. ``dedupe_key`` makes writing it twice
+    (a job run again) a no-op.
+    """
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (Index("ix_outbound_status_next", "status", "updated_at"),
+                      Index("ix_outbound_recipient_created", "recipient", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # applied | contact_change | rejected | neutral | no_form | campaign
+    channel: Mapped[str] = mapped_column(String(10), default="email")  # email | sms
+    recipient: Mapped[str] = mapped_column(String(320))
+    national_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    lang: Mapped[str] = mapped_column(String(5), default="lv")
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Campaign mails (a ~150 kB personal PDF each) keep what makes them instead of their bytes:
+    #: the values and language; the send job composes them again, and ``raw_sha256`` (taken when
+    #: the campaign was created) proves it composed the very same bytes.
+    payload: Mapped[dict | None]
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.pending.value)
+    #: Why it was suppressed, or the last sending error (masked).
+    note: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class ContactAlert(Base):
+    """A contact (phone, e-mail) changed by form: the profile is "contact recently changed" until ``until``."""
+
+    __tablename__ = "contact_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    national_id: Mapped[str] = mapped_column(String(40), index=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    fields: Mapped[list] = mapped_column(default=list)  # ["phone", "email"]
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    until: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class Campaign(Base):
+    """A refresh campaign: customers with old or incomplete data get a personal pre-filled form."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    criteria: Mapped[dict] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The blanks its personal forms are made from (a blank carries its own id and date), so a
+    #: form composed again at sending is byte for byte the one composed at creation.
+    blank_lv: Mapped[bytes | None] = mapped_column(LargeBinary)
+    blank_en: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class CampaignRecipient(Base):
+    """One customer in a campaign and how far they got: sent, received, applied, rejected."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (UniqueConstraint("campaign_id", "national_id", name="uq_campaign_recipient"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    national_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="sent")  # sent | received | applied | rejected
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    answered_at: Mapped[dt.datetime | None]
+
+
+#: Replies look a sender up by the e-mail on file (``intake.mailout.replies.EMAIL_EXPRESSIONS``);
+#: schema 0006 creates the same expression index on SQLite, whose reflection skips such indexes.
+Index("ix_profiles_email", text("lower(fields ->> 'email')"), _table=Profile.__table__).ddl_if(dialect="postgresql")

@@ -37,6 +37,8 @@ from intake.db import session_scope, store_command
 from intake.locks import DEFAULT_TTL, LockLost, MailboxLock
 from intake.mailparse import ParsedMail, parse_mail
 from intake.mailstore import MailLocationConflict, known_uids, note_poll, record_mail
+from intake.mailout.jobs import enqueue_after_commit
+from intake.mailout.replies import for_intake_rejects
 from intake.sources import SOURCE_ERRORS, MailSource, source_from_settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,9 +159,12 @@ def poll_once(
             lock.keep_alive()
             try:
                 # the mail and its PDFs stay in files (the source's, the parser's spool) until recorded
+                owed: list[int] = []  # replies to mails rejected here (no PDF), sent after the commit
                 with mail, _parse(mail.file, settings) as parsed, session_scope(settings) as session:
                     new_ids = record_mail(session, mailbox=source.mailbox_name, folder=source.folder,
-                                          uidvalidity=mail.uidvalidity, uid=mail.uid, raw=mail.file, parsed=parsed)
+                                          uidvalidity=mail.uidvalidity, uid=mail.uid, raw=mail.file, parsed=parsed,
+                                          on_recorded=lambda s, m, subs: owed.extend(
+                                              for_intake_rejects(s, settings, m, subs)))
             except MailLocationConflict as exc:
                 log.error("mail left on the server: %s", exc)
                 result.skipped += 1
@@ -175,6 +180,8 @@ def poll_once(
                 continue
             db_failures = 0
             # committed: from here on the mail is safe in the database
+            if owed:
+                enqueue_after_commit(settings, owed)
             result.mails += 1
             result.submissions += len(new_ids)
             for sid in new_ids:

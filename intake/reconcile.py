@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from intake.config import Settings
 from intake.db import session_scope, store_command
+from intake.mailout.jobs import reconcile_messages
 from intake.models import WAITING, Status, Submission, utcnow
 from intake.queue import (
     LIVE_STATES,
@@ -65,11 +66,15 @@ def check_lease(settings: Settings) -> None:
 
 
 def reconcile(settings: Settings, *, connection=None) -> int:
-    """Enqueue every waiting submission without a live job. Returns how many were (re-)enqueued."""
+    """Enqueue every waiting submission and every pending outbound message without a live job.
+    Returns how many submissions were (re-)enqueued (messages are logged)."""
+    conn = connection
+    # messages owed (the outbox): re-enqueued the same way, e.g. after a Redis flush
+    reconcile_messages(settings, connection=conn)
     rows = _waiting(settings)
     if not rows:
         return 0
-    conn = connection or redis_connection(settings)
+    conn = conn or redis_connection(settings)
     queue = get_queue(settings, connection=conn)
     cutoff = utcnow() - dt.timedelta(seconds=settings.lease_seconds)
     enqueued = 0

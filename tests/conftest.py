@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.imap",
     "tests.fixtures.browser",
     "tests.fixtures.realworld",
+    "tests.fixtures.smtp",
 ]

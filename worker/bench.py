@@ -296,7 +296,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
 
 
 # ---- the command ------------------------------------------------------------------------------------------
-STAGES = ("decision", "pipeline", "latency", "memory")
+STAGES = ("decision", "pipeline", "latency", "memory", "campaign")
 #: (mailbox, database, redis, worker counts, modes)
 QUICK_MATRIX = [("maildir", "sqlite", "embedded", (1, 2), ("overlap",))]
 SUBSET_MATRIX = [
@@ -334,6 +334,11 @@ def render_table(res: dict) -> str:
                          f"<= 1.5 {met('container_vs_pades_ratio', res['container_vs_pades_ratio'])} "
                          f"({cv['container']['median_ms']:.1f} / {cv['pades']['median_ms']:.1f} ms)"))
         rows.append(("in-process decisions", f"{dv['inprocess_throughput_per_s']:.2f} /s", "1 process"))
+    camp = res.get("campaign")
+    if camp:
+        rows.append((f"campaign: {camp['customers']} personal forms generated and queued", f"{camp['seconds']:.1f} s",
+                     f"{camp['per_s']:.0f}/s, {camp['rq_jobs']} jobs, peak {camp['peak_rss_mb']:.0f} MiB, "
+                     f"{camp['target']} {'met' if camp['met'] else 'MISSED'}"))
     for run in res.get("pipeline", []):
         tries = "" if len(run.get("tries_per_s", [])) < 2 else \
             ", runs " + "/".join(f"{t:.1f}" for t in run["tries_per_s"])
@@ -558,6 +563,12 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
                 res["memory"] = bench_memory(corpus, workdir, forms, services, growth_n=growth_n, quick=quick,
                                              progress=bar)
             res["peak_rss_mb"] = res["memory"]["peak_rss_mb"]
+        if "campaign" in stages:
+            from worker.bench_campaign import bench_campaign
+
+            with tqdm(total=2, desc="campaign", unit="step", file=sys.stderr) as bar:
+                res["campaign"] = bench_campaign(workdir, corpus.trust_root, services,
+                                                 customers=1000 if quick else 10_000, progress=bar)
         res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())
 

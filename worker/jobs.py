@@ -33,6 +33,9 @@ from sqlalchemy import select, update
 from intake.config import Settings, load_settings
 from intake.db import session_scope
 from intake.logs import mask_codes
+from intake.campaigns import tracking as campaigns
+from intake.mailout import outbox, replies
+from intake.mailout import jobs as send_jobs
 from intake.models import WAITING, AuditEvent, Status, Submission, utcnow
 from intake.queue import TRANSIENT_ERRORS
 from verify.reasons import CODES
@@ -96,7 +99,7 @@ def run(settings: Settings, submission_id: int) -> str:
     decision = _decide(settings, claim)
     for attempt in range(1, _FINISH_TRIES + 1):
         try:
-            return finish(settings, claim, decision)
+            return _send_owed(settings, submission_id, finish(settings, claim, decision))
         except TRANSIENT:
             raise
         except (sa_exc.IntegrityError, ConcurrentUpdate) as exc:
@@ -105,7 +108,7 @@ def run(settings: Settings, submission_id: int) -> str:
             log.info("submission %s: finishing lost a race (%s), try %d", submission_id, _describe(exc), attempt)
             if attempt == _FINISH_TRIES:
                 decision = _internal_error(f"could not finish after {attempt} tries: {_describe(exc)}")
-                return finish(settings, claim, decision)
+                return _send_owed(settings, submission_id, finish(settings, claim, decision))
         except Exception as exc:  # noqa: BLE001 - fail closed
             log.error("submission %s: unexpected error while finishing, rejected as internal_error: %s",
                       submission_id, _describe(exc), exc_info=_log_traceback())
@@ -113,6 +116,16 @@ def run(settings: Settings, submission_id: int) -> str:
                 raise
             decision = _internal_error(_describe(exc))
     return "noop"  # pragma: no cover
+
+
+def _send_owed(settings: Settings, submission_id: int, result: str) -> str:
+    """After the verdict committed: enqueue the messages it wrote (the reconciler does it if this
+    process dies first or Redis is away)."""
+    if result in (Status.applied.value, Status.rejected.value):
+        with session_scope(settings) as session:
+            owed = outbox.pending_for_submission(session, submission_id)
+        send_jobs.enqueue_after_commit(settings, owed)
+    return result
 
 
 def _log_traceback() -> bool:
@@ -226,6 +239,12 @@ def finish(settings: Settings, claim: Claim, decision: Decision) -> str:
         )
         detail["main_reason"] = main_reason
         detail["reasons"] = [r["code"] for r in reasons]
+        # The outbox: what the customer (and, for a contact change, the old contact) is told is
+        # written in this same transaction; it is sent after the commit (intake.mailout.jobs).
+        replies.for_verdict(session, settings, submission_id=sid, status=status, reasons=reasons,
+                            national_id=decision.national_id, change_id=detail.get("change_id"),
+                            content=claim.content)
+        campaigns.track_verdict(session, national_id=decision.national_id, submission_id=sid, status=status)
         job_id = _current_job_id()
         if job_id:
             detail["job"] = job_id

@@ -30,7 +30,7 @@ CSP = (
 
 def create_app(settings: Settings | None = None) -> Flask:
     from intake import metrics
-    from intake.web import auth, backoffice, i18n, public
+    from intake.web import auth, backoffice, i18n, messages, public
 
     settings = settings or load_settings()
     metrics.configure(settings)
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(backoffice.bp)
+    messages.init_app(app)
     _install_helpers(app, settings)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

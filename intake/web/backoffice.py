@@ -553,7 +553,7 @@ def customer(national_id: str):
         abort(404)
     if canonical != national_id:
         return redirect(url_for("backoffice.customer", national_id=canonical), 301)
-    data = customers_q.dossier(db(), canonical, current_app.extensions.get(customers_q.MESSAGES_EXTENSION))
+    data = customers_q.dossier(db(), canonical)
     if data.profile is None and not data.submissions:
         abort(404)
     pending = any(s.status in WAITING for s in data.submissions)

@@ -4,25 +4,23 @@
   phone or name, over the profiles' current fields (JSON values, read with the database's JSON
   operators; fine for the profile counts of one bank, an expression index if it ever is not);
 - :func:`dossier`: the current profile, every change with the document behind it, every
-  submission that named the customer, and the messages sent (when a messages provider is wired in:
-  ``app.extensions["docintake.customer_messages"] = fn(session, national_id) -> list[dict]``,
-  dicts with ``at``, ``channel``, ``to``, ``subject``, ``status``).
+  submission that named the customer, every message sent to them (``intake.web.messages``) and
+  the "contact recently changed" mark.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session, joinedload, load_only
 
 from forms.identity import parse_national_id
-from intake.models import Mail, Profile, ProfileChange, Submission
+from intake.models import ContactAlert, Mail, OutboundMessage, Profile, ProfileChange, Submission
+from intake.web.messages import contact_mark, messages_for_customer
 
 SEARCH_LIMIT = 50
-MESSAGES_EXTENSION = "docintake.customer_messages"
 
 
 def _text(name: str):
@@ -77,7 +75,8 @@ class Dossier:
     profile: Profile | None
     changes: list[Change]
     submissions: list[Submission]
-    messages: list[dict] | None = None  # None: no messages provider wired in
+    messages: list[OutboundMessage] = field(default_factory=list)
+    contact_mark: ContactAlert | None = None  # "contact recently changed", while in force
     field_order: list[str] = field(default_factory=list)
 
 
@@ -87,7 +86,7 @@ def _diff(before: dict, after: dict, order: list[str]) -> list[tuple[str, object
     return [(n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)]
 
 
-def dossier(session: Session, national_id: str, messages: Callable | None = None) -> Dossier:
+def dossier(session: Session, national_id: str) -> Dossier:
     from forms.schema import FIELD_NAMES
 
     order = list(FIELD_NAMES)
@@ -113,5 +112,5 @@ def dossier(session: Session, national_id: str, messages: Callable | None = None
                                                     Submission.status, Submission.part_index))):
             by_id[s.id] = s
     changes = [Change(r, by_id.get(r.submission_id), _diff(r.before or {}, r.after or {}, order)) for r in rows]
-    found = messages(session, national_id) if messages is not None else None
-    return Dossier(national_id, profile, changes, submissions, found, order)
+    return Dossier(national_id, profile, changes, submissions, messages_for_customer(session, national_id),
+                   contact_mark(session, national_id), order)
