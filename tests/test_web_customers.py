@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from intake.models import ProfileChange
+from intake.models import ContactAlert, OutboundMessage, ProfileChange, utcnow
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     CUSTOMER_FIELDS,
     NATIONAL_ID,
@@ -62,23 +62,10 @@ def test_customer_page_shows_profile_history_and_submissions(app, staff, db):
     subs = body[body.index('id="submissions"'):body.index('id="messages"')]
     assert f'/backoffice/submissions/{applied.id}"' in subs and f'/backoffice/submissions/{rejected.id}"' in subs
     assert "Signed by someone else" in subs and "ĒRIKS KALNIŅŠ" in subs
-    assert "not recorded by this installation" in body  # the place for i13's messages
+    messages = body[body.index('id="messages"'):]
+    assert "None." in messages and "Contact recently changed" not in messages
     assert clerk.get("/backoffice/customers/LV-32000012346x").status_code == 404
     assert clerk.get("/backoffice/customers/LV-39999999999").status_code == 404
-
-
-def test_messages_provider_is_shown_when_wired_in(app, staff, db):
-    _seed(db)
-    seen = []
-
-    def messages(session, national_id):
-        seen.append(national_id)
-        return [{"at": "2026-11-21T08:00:00+00:00", "channel": "e-mail", "to": "anna.berzina@example.lv",
-                 "subject": "Your data was updated", "status": "sent"}]
-
-    app.extensions["docintake.customer_messages"] = messages
-    body = client_for(app, staff["clerk"]).get(f"/backoffice/customers/{NATIONAL_ID}").get_data(as_text=True)
-    assert seen == [NATIONAL_ID] and "Your data was updated" in body
 
 
 def test_applied_submissions_have_a_view(app, staff, db):
@@ -86,3 +73,21 @@ def test_applied_submissions_have_a_view(app, staff, db):
     body = client_for(app, staff["clerk"]).get("/backoffice/rejects?status=applied").get_data(as_text=True)
     assert f'/backoffice/submissions/{applied.id}"' in body and f'/backoffice/submissions/{rejected.id}"' not in body
     assert "1 submission" in body
+
+
+def test_customer_page_lists_messages_with_resend_and_the_contact_mark(app, staff, db):
+    applied, _ = _seed(db)
+    db.add(OutboundMessage(dedupe_key="t-applied", kind="applied", recipient="anna.berzina@example.lv",
+                           national_id=NATIONAL_ID, submission_id=applied.id, message_id="<t-applied@docintake>",
+                           subject="Your data were updated", status="sent"))
+    db.add(OutboundMessage(dedupe_key="t-alarm", kind="contact_change", recipient="old@example.lv",
+                           national_id=NATIONAL_ID, submission_id=applied.id, message_id="<t-alarm@docintake>",
+                           subject="Your phone number was changed", status="failed"))
+    db.add(ContactAlert(national_id=NATIONAL_ID, submission_id=applied.id, fields=["phone"],
+                        until=utcnow() + dt.timedelta(days=30)))
+    db.commit()
+    body = client_for(app, staff["clerk"]).get(f"/backoffice/customers/{NATIONAL_ID}").get_data(as_text=True)
+    messages = body[body.index('id="messages"'):]
+    assert "Your data were updated" in messages and "Your phone number was changed" in messages
+    assert "Contact recently changed" in messages and "Phone" in messages
+    assert messages.count("/retry") == 2 and ">Retry<" in messages and ">Resend<" in messages
