@@ -55,6 +55,7 @@ _HEADER_WINDOW = 1024
 _PADES_SUBFILTER = "/ETSI.CAdES.detached"
 #: What pyHanko's validate_pdf_signature accepts for a /Sig (CMS over the ByteRange).
 _SIGNATURE_SUBFILTERS = {_PADES_SUBFILTER, "/adbe.pkcs7.detached", "/PBAD.PAdES"}
+_DOC_TS_SUBFILTER = "/ETSI.RFC3161"
 
 
 class _Timeout(BaseException):
@@ -153,9 +154,17 @@ def _mask_library_logs() -> None:
 # the public entry point
 
 
-def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None) -> Report:
+def decide(
+    data: bytes,
+    policy: Policy,
+    now: _dt.datetime | None = None,
+    *,
+    received_at: _dt.datetime | None = None,
+) -> Report:
     """Judge one document under ``policy``; ``now`` is the time of the decision (default: now).
 
+    ``received_at``: when the mail carrying it was received. Without a trusted timestamp the
+    report's ``signing_time`` (the claimed time) is never later than that moment (FORM.md, Time).
     Never raises. Returns within about ``policy.timeout`` seconds.
     """
     started = time.monotonic()
@@ -167,10 +176,7 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None) -> Repo
         state = _State(sha256=hashlib.sha256(b"").hexdigest())
         state.add("not_pdf", "the input is not a byte string")
         return state.report(started)
-    if now is None:
-        now = _dt.datetime.now(_dt.timezone.utc)
-    elif now.tzinfo is None:
-        now = now.replace(tzinfo=_dt.timezone.utc)
+    now = _aware(now) or _dt.datetime.now(_dt.timezone.utc)
     try:
         if _can_use_alarm():
             with _alarm(policy.timeout):
@@ -183,6 +189,7 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None) -> Repo
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         state.reasons.append(_unexpected(state.stage, exc))
+    _cap_claimed_time(state, _aware(received_at))
     report = state.report(started)
     log.info(
         "decision %s sha256=%s reasons=%s in %.3fs",
@@ -192,6 +199,31 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None) -> Repo
         report.elapsed,
     )
     return report
+
+
+def _aware(moment: _dt.datetime | None) -> _dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=_dt.timezone.utc)
+    return moment
+
+
+#: Clock skew tolerated between a signer's (or TSA's) clock and ours.
+CLOCK_SKEW = _dt.timedelta(minutes=5)
+
+
+def _judge_time(state: _State, now: _dt.datetime) -> None:
+    """A proven or claimed signing time more than :data:`CLOCK_SKEW` after ``now`` is not believed."""
+    for moment, what in ((state.timestamp_time, "the timestamp's time"), (state.signing_time, "the claimed signing time")):
+        if moment is not None and _aware(moment) > now + CLOCK_SKEW:
+            state.add("signing_time_invalid", f"{what} {moment.isoformat(timespec='seconds')} lies in the future")
+
+
+def _cap_claimed_time(state: _State, received_at: _dt.datetime | None) -> None:
+    """Without a trusted timestamp, the signature was made before the mail arrived, whatever it claims."""
+    if received_at is None or state.timestamp_time is not None or state.signing_time is None:
+        return
+    if _aware(state.signing_time) > received_at:
+        state.signing_time = received_at
 
 
 def _unexpected(stage: str, exc: BaseException) -> Reason:
@@ -324,19 +356,25 @@ def _open(data: bytes, policy: Policy, state: _State):
     if _PDF_MAGIC not in data[:_HEADER_WINDOW]:
         raise _Reject(Reason("not_pdf", None, "the file does not start with a PDF header"))
 
-    state.stage = "malformed_pdf"
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from verify.limits import count_raw, over_limits, parsed_entries
 
+    too_much = over_limits(count_raw(data), policy)
+    if too_much:
+        raise _Reject(Reason("too_large", None, too_much))
+
+    state.stage = "malformed_pdf"
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=True, decode_limits=decode_limits())
+        reader = _reader_class()(io.BytesIO(data), strict=True, decode_limits=decode_limits())
     except Exception as exc:
         if _is_decode_limit(exc):
             raise _Reject(Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")) from exc
         if _looks_encrypted(data):
             raise _Reject(Reason("encrypted_pdf", None, "the PDF is encrypted")) from exc
         raise _Reject(Reason("malformed_pdf", None, f"the PDF cannot be parsed: {type(exc).__name__}")) from exc
+    if parsed_entries(reader) > policy.max_xref_entries or reader.xrefs.total_revisions > policy.max_revisions:
+        raise _Reject(Reason("too_large", None, "the PDF has too many cross-reference entries or revisions"))
     try:
-        encrypted = "/Encrypt" in reader.trailer_view or reader.encrypted
+        encrypted = reader.encrypt_dict is not None or reader.encrypted
     except Exception:
         encrypted = True  # an /Encrypt entry pyHanko cannot even read
     if encrypted:
@@ -351,6 +389,34 @@ def _open(data: bytes, policy: Policy, state: _State):
     if pages < 1:
         raise _Reject(Reason("malformed_pdf", None, "the PDF has no pages"))
     return reader
+
+
+_READER_CLASS = None
+
+
+def _reader_class():
+    """pyHanko's reader, reading a trailer ``/Encrypt null`` as the absent key it is (ISO 32000-2
+    7.3.7: a dictionary entry whose value is null is equivalent to an absent entry)."""
+    global _READER_CLASS
+    if _READER_CLASS is None:
+        from pyhanko.pdf_utils import generic
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        class Reader(PdfFileReader):
+            @property
+            def encrypt_dict(self):
+                try:
+                    raw = self.trailer.raw_get("/Encrypt")
+                except KeyError:
+                    return None
+                if isinstance(raw, generic.NullObject) or (
+                    isinstance(raw, generic.IndirectObject) and isinstance(raw.get_object(), generic.NullObject)
+                ):
+                    return None
+                return super().encrypt_dict
+
+        _READER_CLASS = Reader
+    return _READER_CLASS
 
 
 def _looks_encrypted(data: bytes) -> bool:
@@ -374,8 +440,7 @@ class _Signed:
 def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _State) -> _Signed | None:
     state.stage = "signature_invalid"
     try:
-        signatures = reader.embedded_regular_signatures
-        doc_timestamps = reader.embedded_timestamp_signatures
+        signatures, doc_timestamps = _signatures_and_timestamps(reader)
     except Exception as exc:
         # a /Sig dictionary whose /Contents or /ByteRange cannot be read at all
         state.add("signature_invalid", f"a signature cannot be read: {type(exc).__name__}")
@@ -385,6 +450,8 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
         return None  # the form step reads the whole (unsigned) file, for the back office only
     chosen = next((s for s in signatures if s.field_name == SIGNATURE_FIELD), signatures[0])
     revision_bytes = _signed_revision_bytes(chosen, data)
+    if len(signatures) + len(doc_timestamps) > policy.max_signatures:
+        raise _Reject(Reason("too_large", None, f"the PDF has more than {policy.max_signatures} signatures"))
     try:
         signed_rev = chosen.signed_revision
     except Exception:
@@ -402,6 +469,7 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
         state.add("signature_invalid", f"SubFilter {subfilter or 'missing'} is not a PDF signature format")
         return _Signed(revision_bytes, cert, False, signed_rev)
     status = asyncio.run(_validate(chosen, reader, doc_timestamps, policy, now, state))
+    _judge_time(state, now)
     if status is None:
         return _Signed(revision_bytes, cert, False, signed_rev)
 
@@ -409,8 +477,9 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
     if not status["intact"] or not status["valid"]:
         what = "the document bytes do not match the signed digest" if not status["intact"] else "the signature value is wrong"
         state.add("signature_invalid", what)
-    # coverage
+    # coverage, and nothing beyond the revisions the xref chain reaches
     _judge_coverage(status, state, reader, chosen)
+    _judge_file_end(reader, data, chosen, signed_rev, revision_bytes, state)
     # certificate and algorithms
     _judge_certificate(status, cert, policy, state)
     # level
@@ -426,6 +495,33 @@ def _signature(reader, data: bytes, policy: Policy, now: _dt.datetime, state: _S
         else:
             state.add("signature_invalid", f"signature level {state.level} is below the required {policy.min_level}")
     return _Signed(revision_bytes, cert, True, signed_rev)
+
+
+def _signatures_and_timestamps(reader) -> tuple[list, list]:
+    """pyHanko's signatures, with a ``/Sig`` of SubFilter ``/ETSI.RFC3161`` counted as the document
+    timestamp it is (SiVa's and some other tools type document timestamps ``/Sig``)."""
+    regular, stamps = [], []
+    for sig in reader.embedded_signatures:
+        if sig.sig_object_type == "/DocTimeStamp" or str(sig.sig_object.get("/SubFilter", "")) == _DOC_TS_SUBFILTER:
+            stamps.append(sig)
+        elif sig.sig_object_type == "/Sig":
+            regular.append(sig)
+    return regular, stamps
+
+
+def _judge_file_end(reader, data: bytes, sig, signed_rev: int | None, revision_bytes: bytes | None,
+                    state: _State) -> None:
+    """``verify.fileend``: bytes after the final %%EOF, objects the xref chain does not reach."""
+    from verify.fileend import trailing_bytes, unreached_after
+
+    if revision_bytes is None or signed_rev is None or len(revision_bytes) == len(data):
+        return  # the whole file is signed (or the signature reasons say what is wrong)
+    try:
+        problem = trailing_bytes(data) or unreached_after(reader, data, len(revision_bytes), signed_rev)
+    except Exception as exc:  # fail closed
+        problem = f"the end of the file cannot be checked ({type(exc).__name__})"
+    if problem:
+        state.add("modified_after_signing", problem)
 
 
 def _signed_revision_bytes(sig, data: bytes) -> bytes | None:
@@ -487,8 +583,47 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
         return None
     kwargs["validation_moment"] = moment
     state.revocation_checked = _revocation_covered(sig.signer_cert, revinfo)
-    state.level, kwargs["proven_level"] = await _level(sig, reader, doc_timestamps, tst, revinfo, ts_vc)
+    stamps = await _later_doc_timestamps(sig, doc_timestamps, ts_vc, state)
+    state.level, kwargs["proven_level"] = _level(sig, reader, stamps, tst, revinfo)
     return kwargs
+
+
+async def _later_doc_timestamps(sig, doc_timestamps, ts_vc, state: _State) -> list[tuple[int, bool]]:
+    """``(revision, trusted)`` of the document timestamps after the signature.
+
+    FORM.md: one is allowed only with a valid token over its own revision and no visible
+    appearance (``verify.fileend.timestamp_widget_problem``); otherwise ``modified_after_signing``.
+    """
+    from pyhanko.sign.validation import generic_cms
+    from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSignatureStatus
+
+    from verify.fileend import timestamp_widget_problem
+
+    out: list[tuple[int, bool]] = []
+    for ts in doc_timestamps:
+        if sig.signed_revision is None or ts.signed_revision <= sig.signed_revision:
+            continue
+        problem = None
+        try:
+            coverage = ts.evaluate_signature_coverage()
+            if coverage < SignatureCoverageLevel.ENTIRE_REVISION:
+                problem = "a document timestamp does not cover its whole revision"
+            else:
+                kw = await generic_cms.validate_tst_signed_data(ts.signed_data, ts_vc, ts.compute_digest)
+                st = TimestampSignatureStatus(**kw)
+                if not (st.intact and st.valid):
+                    problem = "a document timestamp's token is not over its own revision or its signature is wrong"
+                else:
+                    why = timestamp_widget_problem(ts.sig_field)
+                    if why:
+                        problem = f"a document timestamp may be visible: {why}"
+                    else:
+                        out.append((ts.signed_revision, bool(st.trusted)))
+        except Exception as exc:
+            problem = f"a document timestamp cannot be evaluated ({type(exc).__name__})"
+        if problem:
+            state.add("modified_after_signing", problem)
+    return out
 
 
 @dataclass
@@ -585,7 +720,7 @@ def _revocation_covered(cert, revinfo: _Revinfo) -> bool:
     return False
 
 
-async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> tuple[str | None, str | None]:
+def _level(sig, reader, doc_ts: list[tuple[int, bool]], tst, revinfo: _Revinfo) -> tuple[str | None, str | None]:
     """PAdES baseline level as ``(present, proven)``.
 
     B-B: ETSI.CAdES.detached with a signing-certificate attribute; B-T: + a signature
@@ -593,9 +728,6 @@ async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> 
     document timestamp after the DSS. ``present`` counts timestamps that are intact and
     cryptographically valid; ``proven`` only those from a trusted TSA.
     """
-    from pyhanko.sign.validation import generic_cms
-    from pyhanko.sign.validation.status import TimestampSignatureStatus
-
     if str(sig.sig_object.get("/SubFilter", "")) != _PADES_SUBFILTER:
         return None, None
     try:
@@ -604,17 +736,6 @@ async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> 
         return None, None
     if not attrs & {"signing_certificate_v2", "signing_certificate"}:
         return None, None
-    doc_ts: list[tuple[int, bool]] = []  # (revision, trusted) of intact, valid document timestamps
-    for ts in doc_timestamps:
-        if ts.signed_revision <= sig.signed_revision:
-            continue
-        try:
-            kw = await generic_cms.validate_tst_signed_data(ts.signed_data, ts_vc, ts.compute_digest)
-            st = TimestampSignatureStatus(**kw)
-            if st.intact and st.valid:
-                doc_ts.append((ts.signed_revision, bool(st.trusted)))
-        except Exception:
-            continue
     sig_ts = tst is not None and tst.intact and tst.valid
     sig_ts_trusted = sig_ts and bool(tst.trusted)
     has_lt_data = revinfo.has_dss and bool(revinfo.crls or revinfo.ocsps or revinfo.certs)
@@ -800,6 +921,16 @@ def _name_attrs(name) -> dict[str, str]:
     return out
 
 
+def _name_attr_counts(name) -> dict[str, int]:
+    """How often each attribute type occurs in a name, over all its RDNs (multi-valued ones too)."""
+    out: dict[str, int] = {}
+    for rdn in name.chosen:
+        for atv in rdn:
+            key = atv["type"].native
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
 _ETSI_ID = re.compile(r"([A-Z]{3})([A-Z]{2}):?-(.+)")
 
 
@@ -811,6 +942,10 @@ def certificate_national_id(cert) -> tuple[str | None, str]:
     certificates) takes its country from the subject's ``C``. Other identifier types
     (``IDC``, ``PAS``, ``TIN``, ...) identify a document, not a person's national code.
     """
+    counts = _name_attr_counts(cert.subject)
+    if counts.get("serial_number", 0) > 1 or counts.get("country_name", 0) > 1:
+        # which one would a verifier bind? Any choice is an attacker's choice (FORM.md: one identity)
+        return None, "the certificate's subject has more than one serialNumber or country (C)"
     attrs = _name_attrs(cert.subject)
     raw = (attrs.get("serial_number") or "").strip()
     if not raw:
