@@ -342,7 +342,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
     try:
         reader = _open(data, policy, state)
         signed = _signature(reader, data, policy, now, state)
-        _form_and_binding(data, reader, signed, state)
+        _form_and_binding(data, reader, signed, policy, state)
         state.complete = True
     except _Reject as stop:
         state.reasons.extend(stop.reasons)
@@ -972,7 +972,7 @@ def certificate_national_id(cert) -> tuple[str | None, str]:
 # -- the form -----------------------------------------------------------------------------------
 
 
-def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State) -> None:
+def _form_and_binding(data: bytes, reader, signed: _Signed | None, policy: Policy, state: _State) -> None:
     if signed is not None and signed.revision_bytes is None:
         return  # no signed revision to read; the signature reasons say why
     revision = data if signed is None else signed.revision_bytes
@@ -989,7 +989,7 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
     state.stage = "malformed_pdf"
     import pdfplumber
 
-    from forms.extract import ExtractionError, extract_fields
+    from forms.extract import ExtractionError, RecoveryNeeded, extract_fields
     from forms.rules import check_form
 
     try:
@@ -998,9 +998,16 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
         state.add("malformed_pdf", f"the signed revision cannot be opened: {type(exc).__name__}")
         return
     try:
+        problem = _one_reading(reader, signed, pdf, policy)
+        if problem and not (problem[0] == "malformed_pdf" and _integrity_failed(state)):
+            state.add(*problem)
+            return
         state.stage = "unknown_form"
         try:
             extraction = extract_fields(pdf)
+        except RecoveryNeeded as exc:
+            state.add("malformed_pdf", f"the signed revision can only be read by recovering it: {exc}")
+            return
         except ExtractionError as exc:
             state.add("unknown_form", f"the form structures cannot be read: {exc}")
             return
@@ -1033,6 +1040,30 @@ def _form_and_binding(data: bytes, reader, signed: _Signed | None, state: _State
         state.add("signer_mismatch", "the form names no valid national identity to compare with the signer")
     elif form_id != cert_id:
         state.add("signer_mismatch", "the signer's personal code is not the one on the form")
+
+
+def _integrity_failed(state: _State) -> bool:
+    """The signature does not cover its revision: the bytes read are not a revision, the parsers'
+    disagreement on them says nothing the signature reasons have not said."""
+    return any(r.code in ("signature_invalid", "modified_after_signing") for r in state.reasons)
+
+
+def _one_reading(reader, signed: _Signed | None, pdf, policy: Policy) -> tuple[str, str] | None:
+    """``verify.one_reading``: pdfplumber's document holds what pyHanko's signed revision holds."""
+    from forms.strict_reading import RecoveryRefused
+    from verify.one_reading import TooManyFields, disagreement
+
+    try:
+        problem = disagreement(reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields)
+    except TooManyFields as exc:
+        return "too_large", str(exc)
+    except RecoveryRefused as exc:
+        return "malformed_pdf", f"the signed revision can only be read by recovering it: {exc}"
+    except Exception as exc:  # fail closed
+        return "malformed_pdf", f"the two parsers' views cannot be compared ({type(exc).__name__})"
+    if problem:
+        return "malformed_pdf", problem
+    return None
 
 
 def _form_national_id(raw: dict, checked: dict) -> str | None:

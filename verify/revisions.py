@@ -149,7 +149,12 @@ class _Field:
 
 
 def _fields(resolver) -> dict[str, _Field]:
-    """Fully qualified field name -> field, for one revision (terminal fields and their parents)."""
+    return fields_of(resolver, _MAX_FIELDS)
+
+
+def fields_of(resolver, limit: int) -> dict[str, _Field]:
+    """Fully qualified field name -> field, for one revision (terminal fields and their parents);
+    the walk stops after ``limit`` nodes (the caller compares the count with its limit)."""
     from pyhanko.pdf_utils import generic
 
     out: dict[str, _Field] = {}
@@ -162,7 +167,9 @@ def _fields(resolver) -> dict[str, _Field]:
         return out
     stack: list[tuple[str, Any, Any, str | None]] = [("", item, None, None) for item in reversed(top)]
     seen: set = set()
-    while stack and len(out) < _MAX_FIELDS:
+    visited = 0
+    while stack and visited < limit:
+        visited += 1
         parent_name, item, _unused, inherited_ft = stack.pop()
         ref = item.reference if isinstance(item, generic.IndirectObject) else None
         if ref is not None:
