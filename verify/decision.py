@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from verify.memory import ceiling
 from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
@@ -178,11 +179,12 @@ def decide(
         return state.report(started)
     now = _aware(now) or _dt.datetime.now(_dt.timezone.utc)
     try:
-        if _can_use_alarm():
-            with _alarm(policy.timeout):
-                _run_pipeline(data, policy, now, state)
-        else:
-            _run_in_thread(data, policy, now, state, policy.timeout)
+        with ceiling(policy.max_memory_mb):
+            if _can_use_alarm():
+                with _alarm(policy.timeout):
+                    _run_pipeline(data, policy, now, state)
+            else:
+                _run_in_thread(data, policy, now, state, policy.timeout)
     except _Timeout:
         state.reasons.append(Reason("too_large", None, f"the decision took longer than {policy.timeout:g} s"))
     except BaseException as exc:  # noqa: BLE001 - fail closed, whatever happened
@@ -227,6 +229,8 @@ def _cap_claimed_time(state: _State, received_at: _dt.datetime | None) -> None:
 
 
 def _unexpected(stage: str, exc: BaseException) -> Reason:
+    if isinstance(exc, MemoryError):
+        return Reason("too_large", None, "the decision needed more memory than its ceiling (verify.memory)")
     if _is_decode_limit(exc):
         return Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")
     log.warning("unexpected %s during %s: %s", type(exc).__name__, stage, mask_codes(str(exc))[:300])
@@ -366,7 +370,7 @@ def _open(data: bytes, policy: Policy, state: _State):
     try:
         reader = _reader_class()(io.BytesIO(data), strict=True, decode_limits=decode_limits())
     except Exception as exc:
-        if _is_decode_limit(exc):
+        if _is_decode_limit(exc) or isinstance(exc, MemoryError):
             raise _Reject(Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")) from exc
         if _looks_encrypted(data):
             raise _Reject(Reason("encrypted_pdf", None, "the PDF is encrypted")) from exc

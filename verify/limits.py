@@ -9,7 +9,9 @@ Counting first bounds them all, whatever path a parser takes:
   object stream, so every object stream's ``/N`` is in the clear);
 * xref entries: classic 20-byte entry lines, plus what xref stream dictionaries declare
   (``/Index`` counts, else ``/Size``), plus the largest ``/Size`` any trailer declares;
-* revisions: ``startxref`` markers.
+* revisions: ``startxref`` markers;
+* fields: ``/T`` keys with a string value, in the clear (fields inside object streams are
+  bounded by the object count, the decoding limits, and the field walks' own count).
 
 :func:`count_after_open` repeats the counts on what pyHanko actually parsed (xref entries,
 revisions), and :func:`verify.decision` bounds the field walks with ``policy.max_fields``.
@@ -27,6 +29,8 @@ _XREF_LINE = re.compile(rb"\d{10} \d{5} [nf]")
 _SIZE = re.compile(rb"/Size[ \t\r\n\f\x00]+(\d{1,12})")
 _INDEX = re.compile(rb"/Index[ \t\r\n\f\x00]*\[([0-9 \t\r\n\f\x00]{0,20000})\]")
 _STARTXREF = re.compile(rb"startxref")
+#: a /T key with a string value: a field's partial name (or a markup annotation's author)
+_T_STRING = re.compile(rb"/T[ \t\r\n\f\x00]*[(<]")
 
 
 @dataclass(frozen=True)
@@ -34,18 +38,25 @@ class Counts:
     objects: int
     xref_entries: int
     revisions: int
+    fields: int
 
 
 def count_raw(data: bytes) -> Counts:
     """Upper bounds of what a parser of ``data`` may build."""
-    objects = len(_OBJ.findall(data)) + sum(int(n) for n in _N.findall(data))
+    objects = _count(_OBJ, data) + sum(int(m.group(1)) for m in _N.finditer(data))
     declared = 0
     for m in _INDEX.finditer(data):
         numbers = [int(x) for x in m.group(1).split()]
         declared += sum(numbers[1::2])
     sizes = [int(x) for x in _SIZE.findall(data)]
-    entries = len(_XREF_LINE.findall(data)) + declared + (max(sizes) if sizes else 0)
-    return Counts(objects=objects, xref_entries=entries, revisions=len(_STARTXREF.findall(data)))
+    entries = _count(_XREF_LINE, data) + declared + (max(sizes) if sizes else 0)
+    return Counts(objects=objects, xref_entries=entries, revisions=_count(_STARTXREF, data),
+                  fields=_count(_T_STRING, data))
+
+
+def _count(pattern: re.Pattern, data: bytes) -> int:
+    """Matches, without keeping them (an 18 MB xref has 900,000)."""
+    return sum(1 for _ in pattern.finditer(data))
 
 
 def over_limits(counts: Counts, policy) -> str | None:
@@ -54,6 +65,7 @@ def over_limits(counts: Counts, policy) -> str | None:
         (counts.revisions, policy.max_revisions, "revisions (startxref markers)"),
         (counts.xref_entries, policy.max_xref_entries, "cross-reference entries"),
         (counts.objects, policy.max_objects, "objects"),
+        (counts.fields, policy.max_fields, "named fields (/T)"),
     ):
         if have > limit:
             return f"the PDF has {have} {what}; the limit is {limit}"

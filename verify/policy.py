@@ -58,7 +58,7 @@ class Policy:
     max_objects: int = 20_000
     max_xref_entries: int = 50_000
     max_revisions: int = 32
-    max_fields: int = 500
+    max_fields: int = 1000
     max_signatures: int = 16
     max_memory_mb: int = 250
 
