@@ -362,7 +362,7 @@ def _open(data: bytes, policy: Policy, state: _State):
 
     from verify.limits import count_raw, over_limits, parsed_entries
 
-    too_much = over_limits(count_raw(data), policy)
+    too_much = over_limits(count_raw(data, policy), policy)
     if too_much:
         raise _Reject(Reason("too_large", None, too_much))
 
