@@ -6,23 +6,31 @@ nothing; any exception becomes the reason code of the step it happened in.
 
 Steps (reasons in ``verify.reasons`` order):
 
-1. the file: size (``too_large``), ``%PDF-`` header (``not_pdf``), strict parse
-   with pyHanko (``malformed_pdf``), ``/Encrypt`` (``encrypted_pdf``, owner-password
-   only included), page count (``too_large``);
+1. the file: size (``too_large``), ``%PDF-`` header (``not_pdf``), objects, xref entries,
+   revisions and fields counted in the raw bytes (``verify.limits``, ``too_large``), strict
+   parse with pyHanko (``malformed_pdf``), ``/Encrypt`` (``encrypted_pdf``, owner-password
+   only included; ``/Encrypt null`` is absent), page count (``too_large``);
 2. the signature: the one in ``customer_signature``, else the earliest one
    (``unsigned`` if none); integrity and signature value (``signature_invalid``);
    coverage: the whole file, or the whole signed revision followed only by DSS /
-   document-timestamp updates, else ``modified_after_signing``; the signer's
+   document-timestamp updates, else ``modified_after_signing``, and nothing after the last
+   revision or outside the xref chain, and no document timestamp that is visible or whose token
+   is not over its revision (``verify.fileend``, ``modified_after_signing``); a proven or
+   claimed signing time in the future (``signing_time_invalid``); the signer's
    certificate chain to the policy's roots at the time a trusted signature
    timestamp proves, else now (``untrusted_signer``, ``certificate_expired``,
    ``certificate_revoked``, ``weak_algorithm``, ``not_for_signing``); the PAdES level
    against ``policy.min_level`` (below it: ``signature_invalid``, see README);
-3. the form, read from the bytes of the signed revision only, with pdfplumber once
+3. the form, read from the bytes of the signed revision only, with pdfplumber once, which
+   never recovers a damaged file (``forms.strict_reading``) and must hold the objects pyHanko
+   holds for that revision (``verify.one_reading``; ``malformed_pdf``), then
    (``unknown_form``, ``field_missing``, ``field_invalid`` from forms.rules);
-4. the binding: the national identity in the certificate's subject serialNumber
-   must be the form's ``id_country`` + personal code digits (``signer_mismatch``).
+4. the binding: the national identity in the certificate's subject serialNumber (exactly one,
+   and at most one ``C``) must be the form's ``id_country`` + personal code digits
+   (``signer_mismatch``).
 
-A wall-clock limit (``policy.timeout``) bounds the whole decision (``too_large``).
+A wall-clock limit (``policy.timeout``) and a memory ceiling (``policy.max_memory_mb``,
+``verify.memory``) bound the whole decision (``too_large``).
 """
 
 from __future__ import annotations

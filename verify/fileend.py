@@ -49,10 +49,13 @@ def _listed_offsets(reader, first_revision: int) -> set[int]:
         sections = [data] + ([data.hybrid.xref_data] if data.hybrid is not None else [])
         for section in sections:
             offsets.update(offset for _generation, offset in section.standard_xrefs.values())
-        meta = reader.xrefs.get_xref_container_info(revision)
-        if meta.stream_ref is not None:
-            offsets.add(meta.start_location)
-            offsets.add(meta.declared_startxref)
+        metas = [reader.xrefs.get_xref_container_info(revision)]
+        if data.hybrid is not None:  # a hybrid file's /XRefStm stream
+            metas.append(data.hybrid.meta_info)
+        for meta in metas:
+            if meta.stream_ref is not None:
+                offsets.add(meta.start_location)
+                offsets.add(meta.declared_startxref)
     return offsets
 
 
