@@ -65,8 +65,9 @@ def _strict_policy():
     def timestamp_aware(rule_class):
         """pyHanko's rule, with a document timestamp typed ``/Sig`` (SubFilter ``/ETSI.RFC3161``, as
         SiVa and older tools write it, often with an appearance stream on its zero-size widget)
-        rated like pyHanko's own ``/DocTimeStamp``: LTA_UPDATES while invisible. Only objects new
-        in the revision are re-rated; visibility is judged again, strictly, by ``verify.fileend``."""
+        rated like pyHanko's own ``/DocTimeStamp``: LTA_UPDATES while invisible, which is judged by
+        ``verify.fileend`` (a direct zero-area /Rect or the Hidden flag; pyHanko looks at the
+        /Rect only). Only objects new in the revision are re-rated."""
 
         class Rule(rule_class):
             def apply(self, context):
@@ -114,13 +115,14 @@ def _strict_policy():
 def _rfc3161_value_ref(sig_field):
     """The reference of an invisible field's /V when it is an RFC 3161 document timestamp, else None."""
     from pyhanko.pdf_utils import generic
-    from pyhanko.sign.diff_analysis.rules.form_field_rules import is_field_visible
+
+    from verify.fileend import timestamp_widget_problem
 
     try:
         value = sig_field.raw_get("/V") if sig_field is not None and "/V" in sig_field else None
         if not isinstance(value, generic.IndirectObject) or not _is_doc_timestamp(value):
             return None
-        if is_field_visible(sig_field):
+        if timestamp_widget_problem(sig_field) is not None:  # FORM.md: a direct zero /Rect or Hidden
             return None
         return value.reference
     except Exception:
