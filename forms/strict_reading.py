@@ -46,6 +46,10 @@ class StrictPDFDocument(PDFDocument):
     def read_xref_from(self, parser, start: int, xrefs) -> None:
         try:
             super().read_xref_from(parser, start, xrefs)
+            for xref in xrefs:
+                trailer = xref.get_trailer()
+                if "Encrypt" in trailer and trailer["Encrypt"] is None:
+                    del trailer["Encrypt"]  # ISO 32000: a null value is an absent key (pyHanko agrees)
         except PDFNoValidXRef as exc:
             raise RecoveryRefused(f"an xref section cannot be read: {exc}") from exc
         except (PSEOF, PDFSyntaxError) as exc:

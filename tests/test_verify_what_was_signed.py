@@ -304,3 +304,42 @@ def test_a_trusted_timestamp_is_signed_at(signed_form, trust_policy):
                     received_at=proven - dt.timedelta(hours=1))
     accepted(report)
     assert decision_of(report).signing_time == proven.replace(microsecond=report.timestamp_time.microsecond)
+
+
+# -- real files this must keep right ------------------------------------------------------------
+
+
+def test_trailer_encrypt_null_is_an_absent_key(signed_form, pki, trust_policy):
+    """In the trailer of an allowed DSS update (pyHanko's signer refuses it before signing)."""
+    with_dss = signed_form(revocation_crl=pki.crl([]))
+    at = with_dss.rindex(b"trailer") + len(b"trailer")
+    at = with_dss.index(b"<<", at) + 2
+    with_null = with_dss[:at] + b"\n/Encrypt null" + with_dss[at:]  # after the xref: offsets hold
+    report = decide(with_null, trust_policy)
+    assert "encrypted_pdf" not in codes(report), report.to_json()["reasons"]
+    accepted(report)
+
+
+REALWORLD = "/work/shared/realworld/pades"
+
+
+@pytest.mark.parametrize("name", ["hellopades-lt-sha256-ec256.pdf", "hellopades-lt-sha256-rsa2048-expired.pdf"])
+def test_siva_document_timestamp_typed_sig_is_a_document_timestamp(name):
+    from pathlib import Path
+
+    from verify.policy import Policy
+
+    report = decide((Path(REALWORLD) / "siva-ee-lt" / name).read_bytes(), Policy())
+    assert report.verdict == "rejected"  # not our form, not our trust roots
+    assert "modified_after_signing" not in codes(report), report.to_json()["reasons"]
+    assert report.modification_level == "LTA_UPDATES"
+
+
+def test_dss_spoofing_attack_is_an_integrity_failure_not_encryption():
+    from pathlib import Path
+
+    from verify.policy import Policy
+
+    report = decide((Path(REALWORLD) / "dss" / "pdf-spoofing-attack.pdf").read_bytes(), Policy())
+    assert report.reasons[0].code in ("modified_after_signing", "signature_invalid"), report.to_json()["reasons"]
+    assert "encrypted_pdf" not in codes(report)
