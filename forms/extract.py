@@ -20,7 +20,10 @@ from pdfminer.pdftypes import PDFObjRef, PDFStream, resolve1
 from pdfminer.psparser import PSLiteral
 from pdfminer.utils import decode_text
 
+from forms import strict_reading
 from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS, SIGNATURE_FIELD, XMP_NAMESPACE, Value
+
+strict_reading.install()  # pdfplumber never recovers a damaged file (forms.strict_reading)
 
 #: Metadata keys written next to the identity fields (Info and XMP use the same names).
 METADATA_KEYS = {"form_id": "FormId", "form_version": "FormVersion"}
@@ -31,6 +34,10 @@ _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 class ExtractionError(Exception):
     """The PDF's form structures cannot be read (malformed objects, cycles, bad XMP)."""
+
+
+class RecoveryNeeded(ExtractionError):
+    """Reading the form would take a recovery parser (``forms.strict_reading``): the file is damaged."""
 
 
 @dataclass
@@ -54,8 +61,13 @@ def extract_from_bytes(data: bytes) -> Extraction:
         pdf = pdfplumber.open(io.BytesIO(data))
     except Exception as exc:  # pdfminer raises many unrelated types on garbage
         raise ExtractionError(f"cannot open the PDF: {type(exc).__name__}") from exc
-    with pdf:
+    try:
         return extract_fields(pdf)
+    finally:
+        try:
+            pdf.close()  # pdfplumber's close walks the page tree, which may be what is damaged
+        except Exception:
+            pass
 
 
 def extract_fields(pdf: pdfplumber.PDF) -> Extraction:
@@ -64,6 +76,8 @@ def extract_fields(pdf: pdfplumber.PDF) -> Extraction:
         return _extract(pdf.doc)
     except ExtractionError:
         raise
+    except strict_reading.RecoveryRefused as exc:
+        raise RecoveryNeeded(str(exc)) from exc
     except Exception as exc:
         raise ExtractionError(f"malformed form structures: {type(exc).__name__}: {exc}") from exc
 

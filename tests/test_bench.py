@@ -59,6 +59,12 @@ def test_bench_quick_json(tmp_path):
 
     mem = res["memory"]
     assert mem["big_form_decision"]["accepted"] is True, mem["big_form_decision"]
+    from worker.bench_adversarial import ADVERSARIAL
+
+    assert set(mem["adversarial"]) == set(ADVERSARIAL)
+    for name, adv in mem["adversarial"].items():  # issue 12: refused, and under 300 MB
+        assert adv["accepted"] is False and adv["reasons"], (name, adv)
+        assert adv["process_peak_rss_mb"] < 300, (name, adv)
     assert mem["worker_big_form_counts"].get("status_applied") == 1, mem
     assert mem["poller_big_mail_counts"]["mails"] == 1, mem
     assert res["peak_rss_mb"] == max(mem["worker_big_form_peak_rss_mb"], mem["poller_big_mail_peak_rss_mb"])

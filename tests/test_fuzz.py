@@ -266,12 +266,14 @@ def mutations(data: bytes, donors: list[bytes], kinds=("flip", "truncate", "spli
 
 
 INCREMENTAL_KINDS = ("field_value", "new_page", "info", "acroform_junk", "second_signature", "dss",
-                     "orphan_object", "raw_junk", "redefine_catalog")
+                     "orphan_object", "raw_junk", "redefine_catalog", "duplicate_field", "hidden_kid",
+                     "no_eof", "stale_startxref", "bytes_after_eof")
 #: Incremental updates that change what the customer signed (FORM.md: only a DSS and document
 #: timestamps may follow the signature): never accepted. An /Info edit or an orphaned object alone
 #: is neither validation data nor a timestamp (verify/revisions.py).
 CHANGING_KINDS = {"field_value", "new_page", "second_signature", "redefine_catalog", "acroform_junk",
-                  "info", "orphan_object"}
+                  "info", "orphan_object", "duplicate_field", "hidden_kid", "no_eof", "stale_startxref",
+                  "bytes_after_eof"}
 
 
 def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
@@ -281,6 +283,17 @@ def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
 
     if kind == "raw_junk":
         return data + b"\n" + text.encode("utf-8", "replace") + b"\n%%EOF\n"
+    if kind == "bytes_after_eof":
+        return data + b"\n" + (text.encode("utf-8", "replace") or b"x")
+    if kind in ("no_eof", "stale_startxref"):
+        from worker.bench_adversarial import hand_update
+
+        updated = hand_update(data, [(900, b"(" + re.sub(rb"[()\\]", b"", text.encode("utf-8", "replace")) + b")")])
+        if kind == "no_eof":
+            return updated[: -len(b"%%EOF\n")]
+        signed_xref = re.findall(rb"startxref\s+(\d+)", data)[-1]
+        head, _, _ = updated.rpartition(b"startxref")
+        return head + b"startxref\n" + signed_xref + b"\n%%EOF\n"
     if kind == "second_signature":
         from verify.demo_pki import sign_pdf
 
@@ -335,6 +348,8 @@ def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
             w.update_root()
     elif kind == "orphan_object":
         w.add_object(generic.TextStringObject(text))
+    elif kind in ("duplicate_field", "hidden_kid"):
+        _add_shadow_field(w, text, hidden_kid=kind == "hidden_kid")
     elif kind == "redefine_catalog":
         root["/Lang"] = generic.TextStringObject(text[:10] or "lv")
         root["/OpenAction"] = generic.DictionaryObject({
@@ -342,6 +357,86 @@ def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
             generic.NameObject("/JS"): generic.TextStringObject("app.alert(1)"),
         })
         w.update_root()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def _add_shadow_field(w, text: str, *, hidden_kid: bool) -> None:
+    """A second ``phone`` with no widget, or a hidden kid widget of ``phone`` carrying its own /V."""
+    from pyhanko.pdf_utils import generic
+
+    value = generic.TextStringObject(text or "+37129999999")
+    fields_raw = w.root["/AcroForm"].raw_get("/Fields")
+    fields = fields_raw.get_object()
+    if not hidden_kid:
+        dup = w.add_object(generic.DictionaryObject({
+            generic.NameObject("/FT"): generic.NameObject("/Tx"),
+            generic.NameObject("/T"): generic.TextStringObject("phone"),
+            generic.NameObject("/V"): value,
+        }))
+        fields.append(dup)
+    else:
+        target = next((r for r in fields if r.get_object().get("/T") == "phone"), None)
+        if target is None:
+            return
+        kid = w.add_object(generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
+            generic.NameObject("/F"): generic.NumberObject(2),
+            generic.NameObject("/Rect"): generic.ArrayObject([generic.NumberObject(0)] * 4),
+            generic.NameObject("/Parent"): target,
+            generic.NameObject("/V"): value,
+        }))
+        obj = target.get_object()
+        obj[generic.NameObject("/Kids")] = generic.ArrayObject([*obj.get("/Kids", []), kid])
+        w.mark_update(target)
+    if isinstance(fields_raw, generic.IndirectObject):
+        w.mark_update(fields_raw)
+    else:
+        w.update_container(w.root["/AcroForm"])
+
+
+#: Structural mutations of the AcroForm made BEFORE signing (the signer signs what they get):
+#: whatever they are, the decision never raises and keeps to its limits.
+ACROFORM_MUTATIONS = ("duplicate_field", "hidden_kid", "fields_cycle", "fields_nested", "many_fields",
+                      "drop_fields")
+
+
+def mutate_acroform(data: bytes, kind: str, text: str, count: int) -> bytes:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    w = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    acroform = w.root["/AcroForm"]
+    if kind in ("duplicate_field", "hidden_kid"):
+        _add_shadow_field(w, text, hidden_kid=kind == "hidden_kid")
+    else:
+        if kind == "fields_cycle":
+            parent = w.add_object(generic.DictionaryObject({generic.NameObject("/T"): generic.TextStringObject("loop")}))
+            parent.get_object()[generic.NameObject("/Kids")] = generic.ArrayObject([parent])
+            new = generic.ArrayObject([*acroform["/Fields"], parent])
+        elif kind == "fields_nested":
+            wrapper = w.add_object(generic.DictionaryObject({
+                generic.NameObject("/T"): generic.TextStringObject(text or "w"),
+                generic.NameObject("/Kids"): generic.ArrayObject(list(acroform["/Fields"])),
+            }))
+            new = generic.ArrayObject([wrapper])
+        elif kind == "many_fields":
+            extra = [w.add_object(generic.DictionaryObject({
+                generic.NameObject("/FT"): generic.NameObject("/Tx"),
+                generic.NameObject("/T"): generic.TextStringObject(f"x{k}"),
+                generic.NameObject("/V"): generic.TextStringObject(text),
+            })) for k in range(count)]
+            new = generic.ArrayObject([*acroform["/Fields"], *extra])
+        else:  # drop_fields
+            new = generic.ArrayObject()
+        acroform[generic.NameObject("/Fields")] = new
+        raw = w.root.raw_get("/AcroForm")
+        if isinstance(raw, generic.IndirectObject):
+            w.mark_update(raw)
+        else:
+            w.update_root()
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
@@ -386,6 +481,19 @@ def test_decide_on_incremental_updates(bases, policy, kind, text, data):
         mutated = bytes(buf)
     check_decision(mutated, policy, signed_range_changed=range_changed(original, mutated),
                    must_reject=f"an incremental update ({kind})" if kind in CHANGING_KINDS else None)
+
+
+@fuzz_settings(8)
+@given(kind=st.sampled_from(ACROFORM_MUTATIONS),
+       text=st.text(st.characters(codec="utf-8"), min_size=0, max_size=20),
+       count=st.integers(1, 3000))
+def test_decide_on_acroform_mutated_before_signing(bases, policy, kind, text, count):
+    corpus = bases.corpus
+    unsigned = mutate_acroform(corpus.filled(3), kind, text, count)
+    signed = corpus.pki.sign_pdf(unsigned, corpus.identity(3))
+    out = check_decision(signed, policy)
+    if kind in ("fields_cycle", "drop_fields"):
+        assert verdict_of(out) == "rejected", out
 
 
 def test_dss_update_is_still_accepted(bases, policy):

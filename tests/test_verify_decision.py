@@ -218,7 +218,10 @@ def test_certificate_judged_at_trusted_timestamp_time(pki, signed_form, trust_po
 
 def test_now_parameter_sets_the_decision_time(signed_form, trust_policy):
     data = signed_form(variant="expired")
-    assert decide(data, trust_policy, now=dt.datetime(2020, 6, 1, tzinfo=UTC)).verdict == "accepted"
+    # in 2020 the certificate was valid; the signing time the file claims (today) was not yet
+    in_2020 = decide(data, trust_policy, now=dt.datetime(2020, 6, 1, tzinfo=UTC))
+    rejected_for(in_2020, "signing_time_invalid")
+    assert codes(in_2020) == ["signing_time_invalid"]
     rejected_for(decide(data, trust_policy), "certificate_expired")
 
 

@@ -266,3 +266,26 @@ def test_simple_worker_starts_afresh_after_recycle_after_jobs(make_settings, pki
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_signed_at_is_never_later_than_the_mails_receipt(wsettings, customers, signed_form):
+    """Issue 12: a claimed signing time after the mail arrived (a clock set ahead, short of the
+    5-minute future limit) is capped at the receipt, so it cannot make the next genuine form stale."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from intake.db import session_scope
+    from intake.models import Submission
+
+    first = add_submission(wsettings, signed_form(dict(customers[1], phone="+37126000011")))
+    received = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=3)
+    with session_scope(wsettings) as session:
+        session.execute(update(Submission).where(Submission.id == first).values(received_at=received))
+    assert jobs.run(wsettings, first) == "applied"
+    signed_at = profile(wsettings, national_id_of(customers[1]))["signed_at"]
+    assert abs((signed_at - received).total_seconds()) < 1e-3
+    assert abs((submissions(wsettings)[first]["signing_time"] - received).total_seconds()) < 1e-3
+    time.sleep(1.1)
+    later = add_submission(wsettings, signed_form(dict(customers[1], phone="+37126000012")))
+    assert jobs.run(wsettings, later) == "applied"

@@ -6,25 +6,33 @@ nothing; any exception becomes the reason code of the step it happened in.
 
 Steps (reasons in ``verify.reasons`` order):
 
-1. the file: size (``too_large``), ``%PDF-`` header (``not_pdf``), strict parse
-   with pyHanko (``malformed_pdf``), ``/Encrypt`` (``encrypted_pdf``, owner-password
-   only included), page count (``too_large``);
+1. the file: size (``too_large``), ``%PDF-`` header (``not_pdf``), objects, xref entries,
+   revisions and fields counted in the raw bytes (``verify.limits``, ``too_large``), strict
+   parse with pyHanko (``malformed_pdf``), ``/Encrypt`` (``encrypted_pdf``, owner-password
+   only included; ``/Encrypt null`` is absent), page count (``too_large``);
 2. the signature: the one in ``customer_signature``, else the earliest one
    (``unsigned`` if none); integrity and signature value (``signature_invalid``);
    coverage: the whole file, or the whole signed revision followed only by DSS /
-   document-timestamp updates, else ``modified_after_signing``; the signer's
+   document-timestamp updates, else ``modified_after_signing``, and nothing after the last
+   revision or outside the xref chain, and no document timestamp that is visible or whose token
+   is not over its revision (``verify.fileend``, ``modified_after_signing``); a proven or
+   claimed signing time in the future (``signing_time_invalid``); the signer's
    certificate chain to the policy's roots at the time a trusted signature
    timestamp proves, else now (``untrusted_signer``, ``certificate_expired``,
    ``certificate_revoked``, ``weak_algorithm``, ``not_for_signing``); the PAdES level
    against ``policy.min_level`` (below it: ``signature_invalid``, see README);
-3. the form, read from the bytes of the signed revision only, with pdfplumber once
+3. the form, read from the bytes of the signed revision only, with pdfplumber once, which
+   never recovers a damaged file (``forms.strict_reading``) and must hold the objects pyHanko
+   holds for that revision (``verify.one_reading``; ``malformed_pdf``), then
    (``unknown_form``, ``field_missing``, ``field_invalid`` from forms.rules); the bank's blank,
    only filled in, each field showing its value (``form_altered``, ``appearance_mismatch``,
    verify.as_seen);
-4. the binding: the national identity in the certificate's subject serialNumber
-   must be the form's ``id_country`` + personal code digits (``signer_mismatch``).
+4. the binding: the national identity in the certificate's subject serialNumber (exactly one,
+   and at most one ``C``) must be the form's ``id_country`` + personal code digits
+   (``signer_mismatch``).
 
-A wall-clock limit (``policy.timeout``) bounds the whole decision (``too_large``).
+A wall-clock limit (``policy.timeout``) and a memory ceiling (``policy.max_memory_mb``,
+``verify.memory``) bound the whole decision (``too_large``).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from verify.as_seen import as_seen_reasons
+from verify.memory import ceiling
 from verify.policy import Policy
 from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
@@ -167,14 +176,22 @@ def _mask_library_logs() -> None:
 # the public entry point
 
 
-def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None, *, signature_only: bool = False) -> Report:
+def decide(
+    data: bytes,
+    policy: Policy,
+    now: _dt.datetime | None = None,
+    *,
+    signature_only: bool = False,
+    received_at: _dt.datetime | None = None,
+) -> Report:
     """Judge one document under ``policy``; ``now`` is the time of the decision (default: now).
 
     A signed container (ASiC-E) is decided by ``verify.container.decide`` inside the same
     time limit. ``signature_only``: judge the file and the signatures (validity, level,
     qualification) of any signed PDF or container, without reading the form or binding the signer
-    (``docintake verify --signature-only``).
-
+    (``docintake verify --signature-only``). ``received_at``: when the mail carrying it was
+    received. Without a trusted timestamp the report's ``signing_time`` (the claimed time) is
+    never later than that moment (FORM.md, Time).
     Never raises. Returns within about ``policy.timeout`` seconds.
     """
     started = time.monotonic()
@@ -186,22 +203,21 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None, *, sign
         state = _State(sha256=hashlib.sha256(b"").hexdigest())
         state.add("not_pdf", "the input is not a byte string")
         return state.report(started)
-    if now is None:
-        now = _dt.datetime.now(_dt.timezone.utc)
-    elif now.tzinfo is None:
-        now = now.replace(tzinfo=_dt.timezone.utc)
+    now = _aware(now) or _dt.datetime.now(_dt.timezone.utc)
     try:
-        if _can_use_alarm():
-            with _alarm(policy.timeout):
-                _run_pipeline(data, policy, now, state)
-        else:
-            _run_in_thread(data, policy, now, state, policy.timeout)
+        with ceiling(policy.max_memory_mb):
+            if _can_use_alarm():
+                with _alarm(policy.timeout):
+                    _run_pipeline(data, policy, now, state)
+            else:
+                _run_in_thread(data, policy, now, state, policy.timeout)
     except _Timeout:
         state.reasons.append(Reason("too_large", None, f"the decision took longer than {policy.timeout:g} s"))
     except BaseException as exc:  # noqa: BLE001 - fail closed, whatever happened
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         state.reasons.append(_unexpected(state.stage, exc))
+    _cap_claimed_time(state, _aware(received_at))
     report = state.report(started)
     log.info(
         "decision %s sha256=%s reasons=%s in %.3fs",
@@ -213,7 +229,23 @@ def decide(data: bytes, policy: Policy, now: _dt.datetime | None = None, *, sign
     return report
 
 
+def _aware(moment: _dt.datetime | None) -> _dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=_dt.timezone.utc)
+    return moment
+
+
+def _cap_claimed_time(state: _State, received_at: _dt.datetime | None) -> None:
+    """Without a trusted timestamp, the signature was made before the mail arrived, whatever it claims."""
+    if received_at is None or state.timestamp_time is not None or state.signing_time is None:
+        return
+    if _aware(state.signing_time) > received_at:
+        state.signing_time = received_at
+
+
 def _unexpected(stage: str, exc: BaseException) -> Reason:
+    if isinstance(exc, MemoryError):
+        return Reason("too_large", None, "the decision needed more memory than its ceiling (verify.memory)")
     if _is_decode_limit(exc):
         return Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")
     log.warning("unexpected %s during %s: %s", type(exc).__name__, stage, mask_codes(str(exc))[:300])
@@ -339,7 +371,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
         reader = _open(data, policy, state, state.signature_only)
         signed = judge_signature(reader, data, policy, now, state)
         if not state.signature_only:
-            _form_and_binding(data, reader, signed, state)
+            _form_and_binding(data, reader, signed, policy, state)
         state.complete = True
     except _Reject as stop:
         state.reasons.extend(stop.reasons)
@@ -353,24 +385,30 @@ def _open(data: bytes, policy: Policy, state: _State, signature_only: bool = Fal
     if _PDF_MAGIC not in data[:_HEADER_WINDOW]:
         raise _Reject(Reason("not_pdf", None, "the file does not start with a PDF header"))
 
-    state.stage = "malformed_pdf"
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from verify.limits import count_raw, over_limits, parsed_entries
 
+    too_much = over_limits(count_raw(data, policy), policy)
+    if too_much:
+        raise _Reject(Reason("too_large", None, too_much))
+
+    state.stage = "malformed_pdf"
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=True, decode_limits=decode_limits())
+        reader = _reader_class()(io.BytesIO(data), strict=True, decode_limits=decode_limits())
     except Exception as exc:
-        if _is_decode_limit(exc):
+        if _is_decode_limit(exc) or isinstance(exc, MemoryError):
             raise _Reject(Reason("too_large", None, "a stream in the PDF expands beyond the decoding limits")) from exc
         if _looks_encrypted(data):
             raise _Reject(Reason("encrypted_pdf", None, "the PDF is encrypted")) from exc
         raise _Reject(Reason("malformed_pdf", None, f"the PDF cannot be parsed: {type(exc).__name__}")) from exc
+    if parsed_entries(reader) > policy.max_xref_entries or reader.xrefs.total_revisions > policy.max_revisions:
+        raise _Reject(Reason("too_large", None, "the PDF has too many cross-reference entries or revisions"))
     if signature_only and reader.xrefs.hybrid_xrefs_present:
         # A hybrid-reference file (a classic table plus an XRefStm, e.g. from Word's PDF export) may
         # read differently in readers that ignore the stream: never for a form (FORM.md, one
         # reading), but its signature alone can be judged, as other validators (SiVa, DSS) do.
-        reader = PdfFileReader(io.BytesIO(data), strict=False, decode_limits=decode_limits())
+        reader = _reader_class()(io.BytesIO(data), strict=False, decode_limits=decode_limits())
     try:
-        encrypted = "/Encrypt" in reader.trailer_view or reader.encrypted
+        encrypted = reader.encrypt_dict is not None or reader.encrypted
     except Exception:
         encrypted = True  # an /Encrypt entry pyHanko cannot even read
     if encrypted:
@@ -387,6 +425,34 @@ def _open(data: bytes, policy: Policy, state: _State, signature_only: bool = Fal
     return reader
 
 
+_READER_CLASS = None
+
+
+def _reader_class():
+    """pyHanko's reader, reading a trailer ``/Encrypt null`` as the absent key it is (ISO 32000-2
+    7.3.7: a dictionary entry whose value is null is equivalent to an absent entry)."""
+    global _READER_CLASS
+    if _READER_CLASS is None:
+        from pyhanko.pdf_utils import generic
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        class Reader(PdfFileReader):
+            @property
+            def encrypt_dict(self):
+                try:
+                    raw = self.trailer.raw_get("/Encrypt")
+                except KeyError:
+                    return None
+                if isinstance(raw, generic.NullObject) or (
+                    isinstance(raw, generic.IndirectObject) and isinstance(raw.get_object(), generic.NullObject)
+                ):
+                    return None
+                return super().encrypt_dict
+
+        _READER_CLASS = Reader
+    return _READER_CLASS
+
+
 def _looks_encrypted(data: bytes) -> bool:
     tail = data[-4096:]
     return b"/Encrypt" in tail or re.search(rb"trailer\s*<<[^>]*/Encrypt", data[-65536:]) is not None
@@ -395,7 +461,7 @@ def _looks_encrypted(data: bytes) -> bool:
 # -- the form -----------------------------------------------------------------------------------
 
 
-def _form_and_binding(data: bytes, reader, signed: Signed | None, state: _State) -> None:
+def _form_and_binding(data: bytes, reader, signed: Signed | None, policy: Policy, state: _State) -> None:
     if signed is not None and signed.revision_bytes is None:
         return  # no signed revision to read; the signature reasons say why
     revision = data if signed is None else signed.revision_bytes
@@ -412,7 +478,7 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, state: _State)
     state.stage = "malformed_pdf"
     import pdfplumber
 
-    from forms.extract import ExtractionError, extract_fields
+    from forms.extract import ExtractionError, RecoveryNeeded, extract_fields
     from forms.rules import check_form
 
     try:
@@ -421,9 +487,16 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, state: _State)
         state.add("malformed_pdf", f"the signed revision cannot be opened: {type(exc).__name__}")
         return
     try:
+        problem = _one_reading(reader, signed, pdf, policy)
+        if problem and not (problem[0] == "malformed_pdf" and _integrity_failed(state)):
+            state.add(*problem)
+            return
         state.stage = "unknown_form"
         try:
             extraction = extract_fields(pdf)
+        except RecoveryNeeded as exc:
+            state.add("malformed_pdf", f"the signed revision can only be read by recovering it: {exc}")
+            return
         except ExtractionError as exc:
             state.add("unknown_form", f"the form structures cannot be read: {exc}")
             return
@@ -502,6 +575,30 @@ def _with_quality(xml: str, qualified: bool | None) -> str:
         else:
             report.append(quality)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+
+def _integrity_failed(state: _State) -> bool:
+    """The signature does not cover its revision: the bytes read are not a revision, the parsers'
+    disagreement on them says nothing the signature reasons have not said."""
+    return any(r.code in ("signature_invalid", "modified_after_signing") for r in state.reasons)
+
+
+def _one_reading(reader, signed: Signed | None, pdf, policy: Policy) -> tuple[str, str] | None:
+    """``verify.one_reading``: pdfplumber's document holds what pyHanko's signed revision holds."""
+    from forms.strict_reading import RecoveryRefused
+    from verify.one_reading import TooManyFields, disagreement
+
+    try:
+        problem = disagreement(reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields)
+    except TooManyFields as exc:
+        return "too_large", str(exc)
+    except RecoveryRefused as exc:
+        return "malformed_pdf", f"the signed revision can only be read by recovering it: {exc}"
+    except Exception as exc:  # fail closed
+        return "malformed_pdf", f"the two parsers' views cannot be compared ({type(exc).__name__})"
+    if problem:
+        return "malformed_pdf", problem
+    return None
 
 
 def _form_national_id(raw: dict, checked: dict) -> str | None:

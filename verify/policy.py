@@ -37,6 +37,14 @@ class Policy:
     ``max_pages``, ``timeout`` (seconds of wall-clock per decision): beyond them the
     document is ``too_large``. ``weak_digests``: digest algorithms refused in the
     signature and in the signer's certificate chain.
+
+    Structural limits no parser path escapes (``verify.limits``; beyond them ``too_large``):
+    ``max_objects`` (indirect objects, counted in the raw file before any parser runs),
+    ``max_xref_entries`` (cross-reference entries), ``max_revisions`` (incremental updates + 1),
+    ``max_fields`` (form field nodes), ``max_signatures`` (signatures and document timestamps).
+    ``max_memory_mb``: the most address space the decision may add to its process
+    (``verify.memory``; 0 turns the ceiling off). The bank's form has ~100 objects, ~40 fields,
+    2 revisions once signed; the defaults leave room for real signing tools and 50-page scans.
     """
 
     trust_roots: tuple[asn1_x509.Certificate, ...] = ()
@@ -51,11 +59,19 @@ class Policy:
     trusted_lists: Any = None
     #: FORM.md: the bank requires a qualified electronic signature (QES) and a qualified timestamp.
     require_qualified: bool = True
+    max_objects: int = 20_000
+    max_xref_entries: int = 50_000
+    max_revisions: int = 32
+    max_fields: int = 1000
+    max_signatures: int = 16
+    max_memory_mb: int = 250
 
     def __post_init__(self) -> None:
         if self.min_level not in LEVELS:
             raise PolicyError(f"min_level must be one of {', '.join(LEVELS)}, not {self.min_level!r}")
-        if self.max_bytes <= 0 or self.max_pages <= 0 or not self.timeout > 0:
+        limits = (self.max_bytes, self.max_pages, self.max_objects, self.max_xref_entries, self.max_revisions,
+                  self.max_fields, self.max_signatures)
+        if min(limits) <= 0 or not self.timeout > 0 or self.max_memory_mb < 0:
             raise PolicyError("limits must be positive")
         object.__setattr__(self, "trust_roots", tuple(self.trust_roots))
         object.__setattr__(self, "weak_digests", frozenset(d.lower() for d in self.weak_digests))

@@ -6,7 +6,8 @@
     reasons             [{"code", "field", "message"}], the main reason first (verify.reasons)
     sha256              hex digest of the submitted bytes
     signer              {"name", "national_id", "issuer", "serial"} | null
-    signing_time        ISO 8601, the time the signer's software claims, or null
+    signing_time        ISO 8601, the time the signer's software claims (never later than the mail's
+                        receipt when the caller passes ``received_at``), or null
     timestamp_time      ISO 8601, the time a trusted signature timestamp proves, or null
     level               "B-B" | "B-T" | "B-LT" | "B-LTA" | null (not a PAdES signature)
     coverage            "ENTIRE_FILE" | "ENTIRE_REVISION" | ... (pyHanko's SignatureCoverageLevel) | null

@@ -19,7 +19,7 @@ Two checks, both per revision after the signed one:
   rates a regular signature FORM_FILLING and an invisible ``/DocTimeStamp`` LTA_UPDATES;
   field value changes FORM_FILLING). The decision accepts only NONE and LTA_UPDATES from it.
 * :func:`later_changes`, which says what each revision *is*: it must add or change the DSS, or
-  add a document timestamp (``/Type /DocTimeStamp``, ``/SubFilter /ETSI.RFC3161``), or write
+  add a document timestamp (``/SubFilter /ETSI.RFC3161``, typed ``/DocTimeStamp`` or ``/Sig``), or write
   nothing at all. ``/Info`` and XMP rewrites and orphaned objects are tolerated only as side
   effects of such a revision (Acrobat and the EU DSS tools rewrite ``/Info``'s ModDate and the
   XMP when they add LTV data or a timestamp; see ``shared/realworld/pades/dss``). A revision
@@ -61,6 +61,32 @@ def _strict_policy():
     )
 
     lta = ModificationLevel.LTA_UPDATES
+
+    def timestamp_aware(rule_class):
+        """pyHanko's rule, with a document timestamp typed ``/Sig`` (SubFilter ``/ETSI.RFC3161``, as
+        SiVa and older tools write it, often with an appearance stream on its zero-size widget)
+        rated like pyHanko's own ``/DocTimeStamp``: LTA_UPDATES while invisible, which is judged by
+        ``verify.fileend`` (a direct zero-area /Rect or the Hidden flag; pyHanko looks at the
+        /Rect only). Only objects new in the revision are re-rated."""
+
+        class Rule(rule_class):
+            def apply(self, context):
+                stamps = {
+                    name for name, spec in context.field_specs.items()
+                    if spec.new_field_ref and _rfc3161_value_ref(spec.new_field) is not None
+                }
+                for level, update in super().apply(context):
+                    if (
+                        level == ModificationLevel.FORM_FILLING
+                        and update.field_name in stamps
+                        and context.old.is_ref_unassignable(update.updated_ref)
+                    ):
+                        level = lta
+                    yield level, update
+
+        Rule.__name__ = f"TimestampAware{rule_class.__name__}"
+        return Rule
+
     return StandardDiffPolicy(
         global_rules=[
             CatalogModificationRule(ignored_keys=CATALOG_MAY_CHANGE),
@@ -73,13 +99,34 @@ def _strict_policy():
         form_rule=FormUpdatingRule(
             # GenericFieldModificationRule rates value changes FORM_FILLING (refused, but the
             # report's modification_level stays informative)
-            field_rules=[SigFieldCreationRule(), SigFieldModificationRule(), GenericFieldModificationRule()],
+            field_rules=[
+                timestamp_aware(SigFieldCreationRule)(),
+                timestamp_aware(SigFieldModificationRule)(),
+                GenericFieldModificationRule(),
+            ],
             ignored_acroform_keys=ACROFORM_MAY_CHANGE,
         ),
         reject_object_freeing=True,
         ignore_orphaned_objects=True,  # only as a side effect: later_changes
         ignore_identical_objects=True,
     )
+
+
+def _rfc3161_value_ref(sig_field):
+    """The reference of an invisible field's /V when it is an RFC 3161 document timestamp, else None."""
+    from pyhanko.pdf_utils import generic
+
+    from verify.fileend import timestamp_widget_problem
+
+    try:
+        value = sig_field.raw_get("/V") if sig_field is not None and "/V" in sig_field else None
+        if not isinstance(value, generic.IndirectObject) or not _is_doc_timestamp(value):
+            return None
+        if timestamp_widget_problem(sig_field) is not None:  # FORM.md: a direct zero /Rect or Hidden
+            return None
+        return value.reference
+    except Exception:
+        return None
 
 
 class _Lazy:
@@ -104,7 +151,12 @@ class _Field:
 
 
 def _fields(resolver) -> dict[str, _Field]:
-    """Fully qualified field name -> field, for one revision (terminal fields and their parents)."""
+    return fields_of(resolver, _MAX_FIELDS)
+
+
+def fields_of(resolver, limit: int) -> dict[str, _Field]:
+    """Fully qualified field name -> field, for one revision (terminal fields and their parents);
+    the walk stops after ``limit`` nodes (the caller compares the count with its limit)."""
     from pyhanko.pdf_utils import generic
 
     out: dict[str, _Field] = {}
@@ -117,7 +169,9 @@ def _fields(resolver) -> dict[str, _Field]:
         return out
     stack: list[tuple[str, Any, Any, str | None]] = [("", item, None, None) for item in reversed(top)]
     seen: set = set()
-    while stack and len(out) < _MAX_FIELDS:
+    visited = 0
+    while stack and visited < limit:
+        visited += 1
         parent_name, item, _unused, inherited_ft = stack.pop()
         ref = item.reference if isinstance(item, generic.IndirectObject) else None
         if ref is not None:
@@ -149,9 +203,10 @@ def _is_doc_timestamp(value) -> bool:
         sig = value.get_object()
     except Exception:
         return False
+    # typed /DocTimeStamp (ISO 32000-2), or /Sig (SiVa's and older tools): the SubFilter decides
     return (
         isinstance(sig, generic.DictionaryObject)
-        and _get(sig, "/Type") == "/DocTimeStamp"
+        and _get(sig, "/Type") in ("/DocTimeStamp", "/Sig", None)
         and _get(sig, "/SubFilter") == DOC_TIMESTAMP_SUBFILTER
     )
 

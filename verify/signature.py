@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 _PADES_SUBFILTER = "/ETSI.CAdES.detached"
 #: What pyHanko's validate_pdf_signature accepts for a /Sig (CMS over the ByteRange).
 _SIGNATURE_SUBFILTERS = {_PADES_SUBFILTER, "/adbe.pkcs7.detached", "/PBAD.PAdES"}
+_DOC_TS_SUBFILTER = "/ETSI.RFC3161"
+#: Clock skew tolerated between a signer's (or TSA's) clock and ours.
+CLOCK_SKEW = _dt.timedelta(minutes=5)
 
 
 # -- the signature ------------------------------------------------------------------------------
@@ -47,11 +50,13 @@ class Signed:
 def judge(reader, data: bytes, policy: Policy, now: _dt.datetime, state) -> Signed | None:
     state.stage = "signature_invalid"
     try:
-        signatures = reader.embedded_regular_signatures
-        doc_timestamps = reader.embedded_timestamp_signatures
+        signatures, doc_timestamps = _signatures_and_timestamps(reader)
     except Exception as exc:
         # a /Sig dictionary whose /Contents or /ByteRange cannot be read at all
         state.add("signature_invalid", f"a signature cannot be read: {type(exc).__name__}")
+        return Signed(None, None, False)
+    if len(signatures) + len(doc_timestamps) > policy.max_signatures:
+        state.add("too_large", f"the PDF has more than {policy.max_signatures} signatures")
         return Signed(None, None, False)
     if not signatures:
         state.add("unsigned", "the document carries no signature")
@@ -82,13 +87,15 @@ def judge(reader, data: bytes, policy: Policy, now: _dt.datetime, state) -> Sign
         return Signed(revision_bytes, cert, False, signed_rev)
     status = validated.status
     state.validation = (chosen, validated.result)
+    judge_time(state, now)
 
     # integrity and signature value
     if not status.intact or not status.valid:
         what = "the document bytes do not match the signed digest" if not status.intact else "the signature value is wrong"
         state.add("signature_invalid", what)
-    # coverage
+    # coverage, and nothing beyond the revisions the xref chain reaches
     _judge_coverage(status, state, reader, chosen)
+    _judge_file_end(reader, data, chosen, signed_rev, revision_bytes, state)
     # certificate and algorithms, from the AdES indication and the certificate itself
     _judge_certificate(validated, cert, policy, state)
     # qualification (pyHanko's assessor ran at the proven signing time)
@@ -119,6 +126,42 @@ def _signed_revision_bytes(sig, data: bytes) -> bytes | None:
         return data[:end]
     except Exception:
         return None
+
+
+def _signatures_and_timestamps(reader) -> tuple[list, list]:
+    """pyHanko's signatures, with a ``/Sig`` of SubFilter ``/ETSI.RFC3161`` counted as the document
+    timestamp it is (SiVa's and some other tools type document timestamps ``/Sig``)."""
+    regular, stamps = [], []
+    for sig in reader.embedded_signatures:
+        if sig.sig_object_type == "/DocTimeStamp" or str(sig.sig_object.get("/SubFilter", "")) == _DOC_TS_SUBFILTER:
+            stamps.append(sig)
+        elif sig.sig_object_type == "/Sig":
+            regular.append(sig)
+    return regular, stamps
+
+
+def judge_time(state, now: _dt.datetime) -> None:
+    """A proven or claimed signing time more than :data:`CLOCK_SKEW` after ``now`` is not believed."""
+    for moment, what in ((state.timestamp_time, "the timestamp's time"), (state.signing_time, "the claimed signing time")):
+        if moment is None:
+            continue
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=_dt.timezone.utc)
+        if aware > now + CLOCK_SKEW:
+            state.add("signing_time_invalid", f"{what} {moment.isoformat(timespec='seconds')} lies in the future")
+
+
+def _judge_file_end(reader, data: bytes, sig, signed_rev: int | None, revision_bytes: bytes | None, state) -> None:
+    """``verify.fileend``: bytes after the final %%EOF, objects the xref chain does not reach."""
+    from verify.fileend import trailing_bytes, unreached_after
+
+    if revision_bytes is None or signed_rev is None or len(revision_bytes) == len(data):
+        return  # the whole file is signed (or the signature reasons say what is wrong)
+    try:
+        problem = trailing_bytes(data) or unreached_after(reader, data, len(revision_bytes), signed_rev)
+    except Exception as exc:  # fail closed
+        problem = f"the end of the file cannot be checked ({type(exc).__name__})"
+    if problem:
+        state.add("modified_after_signing", problem)
 
 
 async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.datetime, state) -> "Validated | None":
@@ -160,7 +203,8 @@ async def _validate(sig, reader, doc_timestamps, policy: Policy, now: _dt.dateti
     state.signing_time = status.signer_reported_dt or sig.self_reported_timestamp
     state.revocation_checked = _revocation_covered(sig.signer_cert, revinfo) or _revocation_covered(
         sig.signer_cert, _used_revinfo(result))
-    state.level, proven = await _level(sig, reader, doc_timestamps, tst, revinfo, ts_vc)
+    stamps = await _later_doc_timestamps(sig, doc_timestamps, ts_vc, state)
+    state.level, proven = _level(sig, reader, stamps, tst, revinfo)
     return Validated(result, status, revinfo, proven_level=proven, moment=state.timestamp_time or now)
 
 
@@ -342,7 +386,45 @@ def embedded_revocation_time(cert, revinfo: _Revinfo) -> _dt.datetime | None:
     return min(found) if found else None
 
 
-async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> tuple[str | None, str | None]:
+async def _later_doc_timestamps(sig, doc_timestamps, ts_vc, state) -> list[tuple[int, bool]]:
+    """``(revision, trusted)`` of the document timestamps after the signature.
+
+    FORM.md: one is allowed only with a valid token over its own revision and no visible
+    appearance (``verify.fileend.timestamp_widget_problem``); otherwise ``modified_after_signing``.
+    """
+    from pyhanko.sign.validation import generic_cms
+    from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSignatureStatus
+
+    from verify.fileend import timestamp_widget_problem
+
+    out: list[tuple[int, bool]] = []
+    for ts in doc_timestamps:
+        if sig.signed_revision is None or ts.signed_revision <= sig.signed_revision:
+            continue
+        problem = None
+        try:
+            coverage = ts.evaluate_signature_coverage()
+            if coverage < SignatureCoverageLevel.ENTIRE_REVISION:
+                problem = "a document timestamp does not cover its whole revision"
+            else:
+                kw = await generic_cms.validate_tst_signed_data(ts.signed_data, ts_vc, ts.compute_digest)
+                st = TimestampSignatureStatus(**kw)
+                if not (st.intact and st.valid):
+                    problem = "a document timestamp's token is not over its own revision or its signature is wrong"
+                else:
+                    why = timestamp_widget_problem(ts.sig_field)
+                    if why:
+                        problem = f"a document timestamp may be visible: {why}"
+                    else:
+                        out.append((ts.signed_revision, bool(st.trusted)))
+        except Exception as exc:
+            problem = f"a document timestamp cannot be evaluated ({type(exc).__name__})"
+        if problem:
+            state.add("modified_after_signing", problem)
+    return out
+
+
+def _level(sig, reader, doc_ts: list[tuple[int, bool]], tst, revinfo: _Revinfo) -> tuple[str | None, str | None]:
     """PAdES baseline level as ``(present, proven)``.
 
     B-B: ETSI.CAdES.detached with a signing-certificate attribute; B-T: + a signature
@@ -350,9 +432,6 @@ async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> 
     document timestamp after the DSS. ``present`` counts timestamps that are intact and
     cryptographically valid; ``proven`` only those from a trusted TSA.
     """
-    from pyhanko.sign.validation import generic_cms
-    from pyhanko.sign.validation.status import TimestampSignatureStatus
-
     if str(sig.sig_object.get("/SubFilter", "")) != _PADES_SUBFILTER:
         return None, None
     try:
@@ -361,17 +440,6 @@ async def _level(sig, reader, doc_timestamps, tst, revinfo: _Revinfo, ts_vc) -> 
         return None, None
     if not attrs & {"signing_certificate_v2", "signing_certificate"}:
         return None, None
-    doc_ts: list[tuple[int, bool]] = []  # (revision, trusted) of intact, valid document timestamps
-    for ts in doc_timestamps:
-        if ts.signed_revision <= sig.signed_revision:
-            continue
-        try:
-            kw = await generic_cms.validate_tst_signed_data(ts.signed_data, ts_vc, ts.compute_digest)
-            st = TimestampSignatureStatus(**kw)
-            if st.intact and st.valid:
-                doc_ts.append((ts.signed_revision, bool(st.trusted)))
-        except Exception:
-            continue
     sig_ts = tst is not None and tst.intact and tst.valid
     sig_ts_trusted = sig_ts and bool(tst.trusted)
     has_lt_data = revinfo.has_dss and bool(revinfo.crls or revinfo.ocsps or revinfo.certs)
@@ -682,6 +750,16 @@ def _name_attrs(name) -> dict[str, str]:
 _ETSI_ID = re.compile(r"([A-Z]{3})([A-Z]{2}):?-(.+)")
 
 
+def _name_attr_counts(name) -> dict[str, int]:
+    """How often each attribute type occurs in a name, over all its RDNs (multi-valued ones too)."""
+    out: dict[str, int] = {}
+    for rdn in name.chosen:
+        for atv in rdn:
+            key = atv["type"].native
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
 def certificate_national_id(cert) -> tuple[str | None, str]:
     """The national identity a certificate asserts, ``("LV-32000012345", "")``, or ``(None, why)``.
 
@@ -690,6 +768,10 @@ def certificate_national_id(cert) -> tuple[str | None, str]:
     certificates) takes its country from the subject's ``C``. Other identifier types
     (``IDC``, ``PAS``, ``TIN``, ...) identify a document, not a person's national code.
     """
+    counts = _name_attr_counts(cert.subject)
+    if counts.get("serial_number", 0) > 1 or counts.get("country_name", 0) > 1:
+        # which one would a verifier bind? Any choice is an attacker's choice (FORM.md: one identity)
+        return None, "the certificate's subject has more than one serialNumber or country (C)"
     attrs = _name_attrs(cert.subject)
     raw = (attrs.get("serial_number") or "").strip()
     if not raw:

@@ -235,6 +235,7 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
         raise RuntimeError(f"bench_child decide failed:\n{stderr[-3000:]}")
     out["big_form_decision"] = _last_json(stdout)["result"]
     out["big_form_decision"]["process_peak_rss_mb"] = round(peak, 1)
+    out["adversarial"] = bench_adversarial(corpus, workdir, env)
     progress.update(1)
 
     # a real worker (``docintake worker --burst``, fork class: peak of the worker and its horse)
@@ -292,6 +293,24 @@ def bench_memory(corpus, workdir: Path, forms, services, *, growth_n: int, quick
     out["growth"] = growth
     progress.update(1)
     out["peak_rss_mb"] = max(out["worker_big_form_peak_rss_mb"], out["poller_big_mail_peak_rss_mb"])
+    return out
+
+
+def bench_adversarial(corpus, workdir: Path, env: dict) -> dict:
+    """Each input of ``worker.bench_adversarial`` decided in a fresh process: verdict and peak RSS."""
+    from worker.bench_adversarial import ADVERSARIAL
+
+    out: dict[str, Any] = {}
+    for name, build in ADVERSARIAL.items():
+        path = workdir / f"adversarial-{name}.pdf"
+        path.write_bytes(build(corpus))
+        code, peak, stdout, stderr = run_measured(
+            [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_root), str(path)], env=env)
+        if code != 0:
+            raise RuntimeError(f"bench_child decide {name} failed:\n{stderr[-3000:]}")
+        result = _last_json(stdout)["result"]
+        result["process_peak_rss_mb"] = round(peak, 1)
+        out[name] = result
     return out
 
 
@@ -369,6 +388,11 @@ def render_table(res: dict) -> str:
         big = f"{mem['big_form_bytes'] / 1e6:.0f} MB {mem['big_form_pages']}-page form"
         rows.append((f"worker RSS, {big}", f"{mem['worker_big_form_peak_rss_mb']:.0f} MB",
                      f"< 300 {'met' if mem['worker_big_form_peak_rss_mb'] < 300 else 'MISSED'}"))
+        for name, adv in (mem.get("adversarial") or {}).items():
+            verdict = "accepted!" if adv["accepted"] else ",".join(adv["reasons"])
+            rows.append((f"decision RSS, adversarial {name} ({adv['bytes'] / 1e6:.1f} MB, {verdict})",
+                         f"{adv['process_peak_rss_mb']:.0f} MB / {adv['seconds']:.1f} s",
+                         f"< 300 {'met' if adv['process_peak_rss_mb'] < 300 and not adv['accepted'] else 'MISSED'}"))
         rows.append((f"poller RSS, mail with {mem['big_mail_attachments']} such PDFs",
                      f"{mem['poller_big_mail_peak_rss_mb']:.0f} MB",
                      f"< 300 {'met' if mem['poller_big_mail_peak_rss_mb'] < 300 else 'MISSED'}"))

@@ -130,8 +130,12 @@ def decision_of(report: Any) -> Decision:
                     getattr(report, "etsi_report", None))
 
 
-def decide_document(content: bytes, settings: Settings, now: dt.datetime | None = None) -> Decision:
-    """``verify.decision.decide(content, policy)`` and its reading; may raise only on a bug."""
+def decide_document(content: bytes, settings: Settings, now: dt.datetime | None = None,
+                    received_at: dt.datetime | None = None) -> Decision:
+    """``verify.decision.decide(content, policy)`` and its reading; may raise only on a bug.
+
+    ``received_at`` (the mail's receipt) bounds a claimed signing time: it becomes ``signed_at``.
+    """
     from verify.decision import decide
 
-    return decision_of(decide(content, policy_for(settings), now=now))
+    return decision_of(decide(content, policy_for(settings), now=now, received_at=received_at))

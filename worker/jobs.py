@@ -23,6 +23,7 @@ and the error text RQ keeps never carry a personal code unmasked.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class Claim:
     content: bytes | None
     sha256: str | None
     attempts: int
+    received_at: dt.datetime | None = None  # the mail's receipt: no signature was made after it
 
 
 def _describe(exc: BaseException) -> str:
@@ -145,9 +147,10 @@ def claim_submission(settings: Settings, submission_id: int) -> Claim | None:
         if claimed != 1:
             return None
         row = session.execute(
-            select(Submission.content, Submission.sha256, Submission.attempts).where(Submission.id == submission_id)
+            select(Submission.content, Submission.sha256, Submission.attempts, Submission.received_at)
+            .where(Submission.id == submission_id)
         ).one()
-    return Claim(submission_id, row.content, row.sha256, row.attempts)
+    return Claim(submission_id, row.content, row.sha256, row.attempts, row.received_at)
 
 
 def _internal_error(detail: str) -> Decision:
@@ -171,7 +174,7 @@ def _decide(settings: Settings, claim: Claim) -> Decision:
         return Decision(False, [{"code": "no_pdf_attachment", "field": None, "message": CODES["no_pdf_attachment"]}],
                         {"verdict": "rejected"}, None, None, {})
     try:
-        return decide_document(claim.content, settings)
+        return decide_document(claim.content, settings, received_at=claim.received_at)
     except Exception as exc:  # noqa: BLE001 - decide() never raises; if it does, fail closed
         log.error("submission %s: the decision failed, rejected as internal_error: %s",
                   claim.submission_id, _describe(exc), exc_info=_log_traceback())

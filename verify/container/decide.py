@@ -23,6 +23,7 @@ from verify.container.xades import XadesFormatError, XadesSignature, check_times
 from verify.container.xmlsafe import UnsafeXml, parse
 from verify.policy import Policy
 from verify.reasons import Reason
+from verify.signature import judge_time
 from verify.report import mask_codes
 
 FORMAT = "ASiC-E"
@@ -46,6 +47,7 @@ def decide_container(data: bytes, policy: Policy, now: _dt.datetime, state) -> N
 
     state.stage = "signature_invalid"
     results = asyncio.run(_verify_all(elements, container, listed, policy, now, state))
+    judge_time(state, now)  # the customer's claimed or proven signing time, as for PAdES
     if not state.signature_only:
         _the_form(container, [r for r in results if r is not None], policy, now, state)
 
@@ -185,7 +187,7 @@ def _the_form(container: Container, results: list[XadesSignature], policy: Polic
         state.add("signer_mismatch", "no XAdES signer certificate can be read")
         return
     signer_before = state.signer
-    _form_and_binding(pdf, reader, Signed(revision_bytes, certs[0], True, revision, alternatives=tuple(certs[1:])), state)
+    _form_and_binding(pdf, reader, Signed(revision_bytes, certs[0], True, revision, alternatives=tuple(certs[1:])), policy, state)
     if state.signer is not signer_before:  # the form named another signer: report that one
         customer = next(r for r in results if r.cert is not None and _serial(r.cert) == state.signer.serial)
         _describe(state, customer)

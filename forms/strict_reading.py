@@ -1,0 +1,86 @@
+"""pdfminer without its recovery paths: one reading of a PDF, or none (FORM.md, "One reading").
+
+pdfminer recovers silently where pyHanko (strict) refuses, and what it recovers is another
+document than the one the signature validator saw:
+
+* an xref section it cannot read (a subsection header with two spaces or a tab) makes
+  ``PDFDocument`` scan the whole file for ``obj`` headers (``PDFXRefFallback``): it finds an
+  OLDER revision's objects, and it decodes every stream on the way, referenced or not (a 1.2 MB
+  file with an unreferenced object stream peaked at 2.1 GB);
+* a broken ``/Prev`` section leaves the newer sections read and the older ones missing;
+* an object that does not parse at its offset is looked up in the next (older) xref section;
+* an offset pointing at another object number is "repaired" by reading on to the next ``obj``.
+
+:class:`StrictPDFDocument` turns each of those into :class:`RecoveryRefused` before anything is
+read, and pdfplumber is made to build its documents with it (:func:`install`), so no recovery
+parser can decide anything or spend memory, in every pdfplumber use of the process.
+"""
+
+from __future__ import annotations
+
+from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef
+from pdfminer.pdfexceptions import PDFException
+from pdfminer.pdfparser import PDFSyntaxError
+from pdfminer.psparser import PSEOF
+
+
+class RecoveryRefused(PDFException):
+    """pdfminer would have had to recover a damaged file. Not a PDFSyntaxError on purpose:
+    pdfminer catches those to try the next, older, xref section."""
+
+
+class StrictPDFDocument(PDFDocument):
+    """pdfminer's document, reading objects only where the xref chain says they are."""
+
+    def __init__(self, parser, password: str = "", caching: bool = True, fallback: bool = False) -> None:
+        super().__init__(parser, password=password, caching=caching, fallback=False)
+        if parser.fallback:  # nothing above sets it; never read streams by scanning for endstream
+            raise RecoveryRefused("pdfminer's fallback parser was switched on")
+
+    def find_xref(self, parser) -> int:
+        try:
+            return super().find_xref(parser)
+        except PDFNoValidXRef as exc:
+            raise RecoveryRefused(f"no readable startxref: {exc}") from exc
+
+    def read_xref_from(self, parser, start: int, xrefs) -> None:
+        try:
+            super().read_xref_from(parser, start, xrefs)
+            for xref in xrefs:
+                trailer = xref.get_trailer()
+                if "Encrypt" in trailer and trailer["Encrypt"] is None:
+                    del trailer["Encrypt"]  # ISO 32000: a null value is an absent key (pyHanko agrees)
+        except PDFNoValidXRef as exc:
+            raise RecoveryRefused(f"an xref section cannot be read: {exc}") from exc
+        except (PSEOF, PDFSyntaxError) as exc:
+            raise RecoveryRefused(f"an xref section cannot be read: {type(exc).__name__}") from exc
+
+    def _getobj_parse(self, pos: int, objid: int) -> object:
+        parser = self._parser
+        try:
+            parser.seek(pos)
+            (_, objid1) = parser.nexttoken()
+            (_, _genno) = parser.nexttoken()
+            (_, kwd) = parser.nexttoken()
+        except PSEOF as exc:
+            raise RecoveryRefused(f"object {objid} is not at the offset its xref entry gives") from exc
+        if objid1 != objid or kwd is not self.KEYWORD_OBJ:
+            raise RecoveryRefused(f"object {objid} is not at the offset its xref entry gives")
+        try:
+            (_, obj) = parser.nextobject()
+        except (PSEOF, PDFSyntaxError) as exc:
+            raise RecoveryRefused(f"object {objid} cannot be parsed: {type(exc).__name__}") from exc
+        return obj
+
+    def _getobj_objstm(self, stream, index: int, objid: int) -> object:
+        try:
+            return super()._getobj_objstm(stream, index, objid)
+        except (PSEOF, PDFSyntaxError) as exc:
+            raise RecoveryRefused(f"object {objid} cannot be read from its object stream") from exc
+
+
+def install() -> None:
+    """Make pdfplumber (``pdfplumber.open``) build every document with :class:`StrictPDFDocument`."""
+    import pdfplumber.pdf
+
+    pdfplumber.pdf.PDFDocument = StrictPDFDocument
