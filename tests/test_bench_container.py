@@ -18,7 +18,7 @@ def test_bench_container_decides_every_container(tmp_path):
     corpus = Corpus(tmp_path / "corpus")
     forms = list(corpus.forms(4))
     bar = _Bar()
-    res = bench_container(corpus, forms, Policy.load([corpus.trust_root]), bar)
+    res = bench_container(corpus, forms, Policy.load(trust_lists=corpus.trust_lists), bar)
     assert res["accepted"] == res["forms"] == 4 and bar.n == 4
     assert res["pades"]["n"] == res["container"]["n"] == 4
     assert res["container_vs_pades_ratio"] == round(res["container"]["median_ms"] / res["pades"]["median_ms"], 3)

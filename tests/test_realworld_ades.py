@@ -25,9 +25,8 @@ TABLE = {
     "baltic/sivatest__TEST_ESTEID2018_PAdES_T_enveloped.pdf":
         ("PAdES_BASELINE_T, timestamp 2024-09-13T14:18:58Z", "accepted", None, "B-T", True, ""),
     "baltic/sivatest__TEST_ESTEID2018_PAdES_LTA_enveloped.pdf":
-        ("PAdES_BASELINE_LTA, PASSED", "rejected", "modified_after_signing", "B-LTA", True,
-         "AdES PASSED/OK and QES; the strict diff policy (verify/revisions.py) rates the document "
-         "timestamp's new field FORM_FILLING: the revision rules are issue 9's (i9a/i9b)"),
+        ("PAdES_BASELINE_LTA, PASSED", "accepted", None, "B-LTA", True,
+         "its invisible document timestamp is an LTA update (verify/revisions.py)"),
     "baltic/sivatest__reason_and_location_Test.pdf":
         ("TOTAL-PASSED, PAdES_BASELINE_LT, QESIG", "accepted", None, "B-LT", True, ""),
     "siva-ee-lt/TEST_ESTEID2018_PAdES_LT_enveloped.pdf":
@@ -40,15 +39,16 @@ TABLE = {
         ("TOTAL-PASSED (EU plugtest trust)", "rejected", "certificate_expired", "B-B", None,
          "the Lithuanian plugtest trust of 2014 is not in ../shared/realworld/trust"),
     "siva-ee-lt/Signature-P-LT_MIT-2.pdf":
-        ("TOTAL-PASSED (EU plugtest trust)", "rejected", "modified_after_signing", "B-LT", None,
-         "idem; and its document timestamp is rated FORM_FILLING (issue 9)"),
+        ("TOTAL-PASSED (EU plugtest trust)", "rejected", "certificate_expired", "B-LT", None,
+         "idem (its TSA is not trusted either, so nothing proves a time before expiry); SHA-1 too"),
     "siva-ee-lt/hellopades-lt-sha256-ec256.pdf":
-        ("PASS", "rejected", "modified_after_signing", "B-LT", False,
-         "its document timestamp is typed /Sig (issue 9, i9b); its CA is SHA-1 signed (weak_digests)"),
+        ("PASS", "rejected", "certificate_expired", "B-LT", False,
+         "its document timestamp typed /Sig is read as one; but its TSA is not in trust/ (no proof of "
+         "time before the certificate expired), and its CA is SHA-1 signed (weak_digests)"),
     "siva-ee-lt/hellopades-lt-sha256-rsa2048-expired.pdf":
-        ("FAIL", "rejected", "modified_after_signing", "B-LT", False, "expired too"),
+        ("FAIL", "rejected", "certificate_expired", "B-LT", False, "expired"),
     "siva-ee-lt/hellopades-lt-sha256-rsa2048-ocsp-before-ts.pdf":
-        ("FAIL (OCSP before TS)", "rejected", "modified_after_signing", "B-LT", False, ""),
+        ("FAIL (OCSP before TS)", "rejected", "certificate_expired", "B-LT", False, ""),
     "siva-ee-lt/hellopades-lt1-lt2-Serial.pdf":
         ("PASS (serial signatures)", "rejected", "modified_after_signing", "B-LT", False,
          "FORM.md: nothing but validation data and document timestamps may follow the signature"),

@@ -32,7 +32,7 @@ def decide_in_child(corpus, path) -> dict:
     from worker.bench import run_measured
 
     code, peak, stdout, stderr = run_measured(
-        [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_root), str(path)], timeout=120)
+        [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_lists), str(path)], timeout=120)
     assert code == 0, stderr[-3000:]
     result = json.loads(stdout.strip().splitlines()[-1])["result"]
     result["process_peak_rss_mb"] = peak

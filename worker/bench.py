@@ -305,7 +305,7 @@ def bench_adversarial(corpus, workdir: Path, env: dict) -> dict:
         path = workdir / f"adversarial-{name}.pdf"
         path.write_bytes(build(corpus))
         code, peak, stdout, stderr = run_measured(
-            [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_root), str(path)], env=env)
+            [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_lists), str(path)], env=env)
         if code != 0:
             raise RuntimeError(f"bench_child decide {name} failed:\n{stderr[-3000:]}")
         result = _last_json(stdout)["result"]
@@ -591,7 +591,7 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
             from worker.bench_campaign import bench_campaign
 
             with tqdm(total=2, desc="campaign", unit="step", file=sys.stderr) as bar:
-                res["campaign"] = bench_campaign(workdir, corpus.trust_root, services,
+                res["campaign"] = bench_campaign(workdir, corpus.trust_lists, services,
                                                  customers=1000 if quick else 10_000, progress=bar)
         res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())

@@ -13,7 +13,7 @@ from typing import Any
 CAMPAIGN_TARGET_S = 120.0
 
 
-def bench_campaign(workdir: Path, trust_root: Path, services, *, customers: int, progress=None) -> dict[str, Any]:
+def bench_campaign(workdir: Path, trust_lists: Path, services, *, customers: int, progress=None) -> dict[str, Any]:
     from sqlalchemy import func, select, update
 
     from intake.db import session_scope
@@ -24,7 +24,7 @@ def bench_campaign(workdir: Path, trust_root: Path, services, *, customers: int,
     from worker.bench_pipeline import Config, Installation
     from worker.profiles import SqlProfileStore
 
-    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "campaign", trust_root, services) as inst:
+    with Installation(Config("maildir", "sqlite", "embedded"), workdir / "campaign", trust_lists, services) as inst:
         settings = inst.settings
         from forms.identity import national_id
 
