@@ -1,7 +1,7 @@
-"""The 23 real ASiC-E / BDOC / EDOC / ADOC files of /work/shared/realworld/asic/ (issue 11).
+"""The 23 real ASiC-E / BDOC / EDOC / ADOC files of ../shared/realworld/asic/ (issue 11).
 
 Each is judged with ``docintake verify --signature-only --min-level B-LT`` (the Estonian services
-require LT) and /work/shared/realworld/trust/ as the only trust roots. The table keeps what the
+require LT) and ../shared/realworld/trust/ as the trust source (tests/fixtures/realworld.py). The table keeps what the
 source project expects (SOURCES.md) next to what docintake answers; where they differ, the
 ``why`` column says why (README, "Signed containers", has the same table).
 """

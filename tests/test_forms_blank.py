@@ -2,7 +2,6 @@
 
 import io
 import re
-from pathlib import Path
 
 import pdfplumber
 import pypdf
@@ -18,8 +17,9 @@ from forms.fill import fill_form
 from forms.rules import check_form
 from forms.samples import sample_values
 from forms.schema import FIELD_NAMES, FIELDS_BY_NAME, FORM_ID, FORM_VERSION, SIGNATURE_FIELD
+from tests.fixtures.realworld import REALWORLD
 
-FORM_MD = Path("/work/shared/FORM.md")
+FORM_MD = REALWORLD.parent / "FORM.md"
 
 
 @pytest.fixture(scope="module", params=["lv", "en"])

@@ -1,7 +1,6 @@
 """The extractor on foreign, hand-made and broken PDFs."""
 
 import io
-from pathlib import Path
 
 import pdfplumber
 import pypdf
@@ -14,8 +13,9 @@ from forms.fill import fill_form
 from forms.rules import check_form
 from forms.samples import sample_values
 from forms.schema import FIELD_NAMES
+from tests.fixtures.realworld import REALWORLD as REALWORLD_DIR
 
-REALWORLD = sorted(Path("/work/shared/realworld/forms").glob("*.pdf"))
+REALWORLD = sorted((REALWORLD_DIR / "forms").glob("*.pdf"))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_realworld_forms_are_foreign():
 
 
 def test_full_dotted_names_of_kids_hierarchies():
-    path = Path("/work/shared/realworld/forms/pdfjs__annotation-text-widget.pdf")
+    path = REALWORLD_DIR / "forms" / "pdfjs__annotation-text-widget.pdf"
     unknown = extract_from_bytes(path.read_bytes()).unknown
     assert "formulier1[0].#subform[0].Tekstveld1[0]" in unknown
 

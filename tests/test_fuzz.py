@@ -34,9 +34,7 @@ from hypothesis import strategies as st
 
 from verify.reasons import CODES
 
-REALWORLD = Path(os.environ.get("DOCINTAKE_REALWORLD", Path(__file__).resolve().parents[2] / "shared" / "realworld"))
-if not REALWORLD.is_dir():
-    REALWORLD = Path("/work/shared/realworld")
+from tests.fixtures.realworld import REALWORLD  # noqa: E402
 REGRESSIONS = Path(__file__).with_name("regressions")
 
 LONG_RUN = int(os.environ.get("DOCINTAKE_FUZZ_EXAMPLES", "0") or 0)

@@ -10,15 +10,14 @@ from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from intake.mailparse import parse_mail, sniff_pdf
 from tests.test_mailparse_stream import assert_same_parse
+from tests.fixtures.realworld import REALWORLD
 
-REALWORLD = Path("/work/shared/realworld")
 EML = REALWORLD / "eml"
 TNEF = REALWORLD / "tnef"
 LIMIT = 25 * 1024 * 1024

@@ -20,8 +20,8 @@ import pytest
 
 from intake import mailspool
 from intake.mailparse import ParsedMail, PdfPart, parse_mail
+from tests.fixtures.realworld import REALWORLD
 
-REALWORLD = Path("/work/shared/realworld")
 REGRESSIONS = Path(__file__).with_name("regressions")
 LIMIT = 25 * 1024 * 1024
 NEVER = 1 << 62

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -13,8 +12,9 @@ from intake.db import session_scope
 from intake.mailparse import parse_mail
 from intake.mailstore import MailLocationConflict, known_uids, note_poll, raw_bytes, record_mail
 from intake.models import AuditEvent, Mail, MailboxState, Submission
+from tests.fixtures.realworld import REALWORLD
 
-EML = Path("/work/shared/realworld/eml")
+EML = REALWORLD / "eml"
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 BOX = "imap://forms@mail.example:993"
 

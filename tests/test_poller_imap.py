@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -15,9 +14,10 @@ from intake.mailstore import raw_bytes
 from intake.models import Mail, MailboxState, Submission
 from intake.poller import poll_once
 from intake.sources import PROCESSED_KEYWORD, ImapSource, source_from_settings
+from tests.fixtures.realworld import REALWORLD
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-EML = Path("/work/shared/realworld/eml")
+EML = REALWORLD / "eml"
 PROCESSED = "docintake/processed"
 
 

@@ -1,4 +1,4 @@
-"""Third-party signed PDFs and attack samples (see /work/shared/realworld/SOURCES.md).
+"""Third-party signed PDFs and attack samples (see ../shared/realworld/SOURCES.md).
 
 None of them is our form, so none may ever be accepted: not without trust roots, not with
 pyHanko's testing CA as trust roots, not even at 2020-11-01 when that CA's certificates were
@@ -21,8 +21,8 @@ from verify.cli import verify_command
 from verify.decision import decide
 from verify.policy import Policy
 from verify.reasons import CODES
+from tests.fixtures.realworld import REALWORLD
 
-REALWORLD = Path("/work/shared/realworld")
 CERTS = REALWORLD / "certs"
 FILES = sorted(
     p for folder in ("pades", "attacks") for p in (REALWORLD / folder).rglob("*") if p.is_file()
@@ -33,7 +33,7 @@ PYHANKO_TEST_TIME = dt.datetime(2020, 11, 1, tzinfo=dt.timezone.utc)
 
 
 def test_the_corpus_is_there():
-    assert len(FILES) >= 90, "the real-world corpus is missing; see /work/shared/realworld/SOURCES.md"
+    assert len(FILES) >= 90, "the real-world corpus is missing; see ../shared/realworld/SOURCES.md"
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from verify.policy import LEVELS, Policy, PolicyError, load_certificates
+from tests.fixtures.realworld import REALWORLD
 
 
 def test_defaults():
@@ -61,4 +62,4 @@ def test_load_errors(tmp_path):
 
 
 def test_realworld_certs_directory_loads():
-    assert len(Policy.load(["/work/shared/realworld/certs"]).trust_roots) >= 4
+    assert len(Policy.load([REALWORLD / "certs"]).trust_roots) >= 4

@@ -320,26 +320,24 @@ def test_trailer_encrypt_null_is_an_absent_key(signed_form, pki, trust_policy):
     accepted(report)
 
 
-REALWORLD = "/work/shared/realworld/pades"
+from tests.fixtures.realworld import REALWORLD  # noqa: E402
+
+PADES = REALWORLD / "pades"
 
 
 @pytest.mark.parametrize("name", ["hellopades-lt-sha256-ec256.pdf", "hellopades-lt-sha256-rsa2048-expired.pdf"])
 def test_siva_document_timestamp_typed_sig_is_a_document_timestamp(name):
-    from pathlib import Path
-
     from verify.policy import Policy
 
-    report = decide((Path(REALWORLD) / "siva-ee-lt" / name).read_bytes(), Policy())
+    report = decide((PADES / "siva-ee-lt" / name).read_bytes(), Policy())
     assert report.verdict == "rejected"  # not our form, not our trust roots
     assert "modified_after_signing" not in codes(report), report.to_json()["reasons"]
     assert report.modification_level == "LTA_UPDATES"
 
 
 def test_dss_spoofing_attack_is_an_integrity_failure_not_encryption():
-    from pathlib import Path
-
     from verify.policy import Policy
 
-    report = decide((Path(REALWORLD) / "dss" / "pdf-spoofing-attack.pdf").read_bytes(), Policy())
+    report = decide((PADES / "dss" / "pdf-spoofing-attack.pdf").read_bytes(), Policy())
     assert report.reasons[0].code in ("modified_after_signing", "signature_invalid"), report.to_json()["reasons"]
     assert "encrypted_pdf" not in codes(report)
