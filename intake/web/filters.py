@@ -55,6 +55,20 @@ REVOCATION = {
     "checked": _l("checked: the certificate was not revoked at signing"),
     "not_checked": _l("not checked: the signature carries no revocation data"),
 }
+MESSAGE_STATUSES = {
+    "pending": _l("waiting to be sent"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "suppressed": _l("held back"),
+}
+MESSAGE_KINDS = {
+    "applied": _l("update confirmed"),
+    "contact_change": _l("contact change alarm"),
+    "rejected": _l("form refused"),
+    "neutral": _l("neutral reply"),
+    "no_form": _l("no form in the mail"),
+    "campaign": _l("refresh campaign"),
+}
 
 EVIDENCE_ERRORS = {
     "signature_unreadable": _l("The signature in the file could not be read."),
@@ -88,6 +102,14 @@ def revocation_text(value) -> str:
     elif value is False:
         value = "not_checked"
     return _labelled(REVOCATION, value) if value is not None else str(_l("not assessed"))
+
+
+def message_status(value) -> str:
+    return _labelled(MESSAGE_STATUSES, value)
+
+
+def message_kind(value) -> str:
+    return _labelled(MESSAGE_KINDS, value)
 
 
 def valid_at(cert: dict, moment) -> bool:
@@ -259,6 +281,8 @@ def register(app: Flask) -> None:
         modification_text=modification_text,
         revocation_text=revocation_text,
         evidence_error=evidence_error,
+        message_status=message_status,
+        message_kind=message_kind,
         outcome_label=outcome_label,
         role_label=role_label,
         audit_action=audit_text.action_label,

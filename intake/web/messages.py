@@ -14,6 +14,7 @@ import datetime as dt
 import hmac
 import logging
 
+from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -99,7 +100,7 @@ def retry(message_id: int):
                          .execution_options(synchronize_session=False)).rowcount
     if moved != 1:
         db().rollback()
-        flash("The message changed meanwhile; nothing was done.", "error")
+        flash(_("The message changed meanwhile; nothing was done."), "error")
         return redirect(url_for("messages.index"), 303)
     audit(current_user.name, "message_resend" if previous == "sent" else "message_retry", message.submission_id,
           message=message_id, previous_status=previous, kind=message.kind)
@@ -108,10 +109,10 @@ def retry(message_id: int):
         from intake.mailout.jobs import enqueue_messages
 
         enqueue_messages(settings(), [message_id], replace_started=True)
-        flash(f"Message {message_id} was queued for sending.", "ok")
+        flash(_("Message %(id)s was queued for sending.", id=message_id), "ok")
     except Exception:  # noqa: BLE001 - the row is pending: the reconciler enqueues it later
         log.exception("could not enqueue message %s", message_id)
-        flash(f"Message {message_id} is marked for sending; the queue is unavailable, it goes when it is back.",
+        flash(_("Message %(id)s is marked for sending; the queue is unavailable, it goes when it is back.", id=message_id),
               "warning")
     return redirect(url_for("messages.index", status=request.args.get("status", "")), 303)
 
