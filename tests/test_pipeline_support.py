@@ -152,9 +152,9 @@ where = os.environ["HOOK_WHERE"]
 if where == "decide":
     import worker.jobs as jobs
     _decide = jobs.decide_document
-    def slow_decide(content, settings, now=None):
+    def slow_decide(content, settings, *args, **kwargs):
         _hook()
-        return _decide(content, settings, now)
+        return _decide(content, settings, *args, **kwargs)
     jobs.decide_document = slow_decide
 elif where == "apply":
     import worker.profiles as profiles
