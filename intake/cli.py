@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "worker": "worker.cli:worker_command",
     "reconcile": "intake.reconcile:reconcile_command",
     "run": "intake.run:run_command",
-    "demo": "intake.demo:demo_command",
+    "demo": "worker.demo:demo_command",
     "web": "intake.web.cli:web_command",
     "users": "intake.web.cli:users",
     "bench": "worker.bench:bench_command",

@@ -11,7 +11,7 @@ import pytest
 def test_demo_profiles_pass_the_products_own_rules():
     from forms.rules import RULES, RuleViolation
     from forms.schema import FIELDS
-    from intake.demo import customers
+    from worker.demo import customers
 
     by_name = {f.name: f for f in FIELDS}
     problems = []
@@ -30,7 +30,7 @@ def test_demo_profiles_pass_the_products_own_rules():
 
 @pytest.mark.parametrize("port", [8080, 9191])
 def test_the_closing_hint_names_the_port_that_was_given(port):
-    from intake.demo import closing_hint
+    from worker.demo import closing_hint
 
     hint = closing_hint(Path("/srv/demo"), "127.0.0.1", port, "demo", "pw", options=port != 8080)
     assert f"http://127.0.0.1:{port}/backoffice/" in hint
@@ -47,7 +47,7 @@ def test_a_new_demo_password_ends_the_demo_users_sessions(make_settings):
     from sqlalchemy import select
 
     from intake.db import session_scope
-    from intake.demo import DEMO_USER, ensure_staff_user
+    from worker.demo import DEMO_USER, ensure_staff_user
     from intake.models import StaffSession, User
     from intake.web import sessions
 

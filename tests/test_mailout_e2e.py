@@ -39,7 +39,7 @@ COMBOS = [("embedded", "sqlite"), ("redis-server", "postgresql")]
 
 
 def _tamper(pdf: bytes) -> bytes:
-    from intake.demo import Builder
+    from worker.demo import Builder
 
     return Builder.tamper(pdf)
 

@@ -38,7 +38,7 @@ COMBOS = [
 
 
 def _tamper(pdf: bytes) -> bytes:
-    from intake.demo import Builder
+    from worker.demo import Builder
 
     return Builder.tamper(pdf)
 

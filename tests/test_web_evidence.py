@@ -9,7 +9,7 @@ import re
 
 from PIL import Image
 
-from intake.demo import Builder
+from worker.demo import Builder
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     add_submission,
     app,
