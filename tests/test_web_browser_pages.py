@@ -67,6 +67,16 @@ def _seed(settings, tampered: bytes) -> dict:
         )
         changed_after = add_submission(session, reason="modified_after_signing", content=tampered,
                                        received_at=now - dt.timedelta(minutes=5))
+        from intake.models import ContactAlert, OutboundMessage
+
+        for key, kind, to, subject, status in (
+                ("ack", "applied", "anna.berzina@example.lv", "Jūsu dati ir atjaunoti / Your data were updated", "sent"),
+                ("alarm", "contact_change", "anna.old@example.lv", "Jūsu tālrunis mainīts / Your phone changed", "failed")):
+            session.add(OutboundMessage(dedupe_key=f"shot-{key}", kind=kind, recipient=to, national_id=NATIONAL_ID,
+                                        submission_id=applied.id, message_id=f"<shot-{key}@docintake>",
+                                        subject=subject, status=status, attempts=1 if status == "sent" else 5))
+        session.add(ContactAlert(national_id=NATIONAL_ID, submission_id=applied.id, fields=["phone"],
+                                 until=now + dt.timedelta(days=30)))
         return {"target": target.id, "applied": applied.id, "tampered": changed_after.id}
 
 
@@ -113,6 +123,7 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
         "customer-search": "/backoffice/customers?q=example.lv",
         "customer": f"/backoffice/customers/{NATIONAL_ID}",
         "staff": "/backoffice/users",
+        "messages": f"/backoffice/messages/?customer={NATIONAL_ID}",
         "not-found": "/backoffice/submissions/999999",
     }
     expected = {"en": ("Dashboard", "Why it was refused", "Signed by someone else"),
@@ -148,6 +159,10 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
                         # the long value wraps: the action panel stays in the window
                         box = page.locator("#actions").bounding_box()
                         assert box and box["x"] + box["width"] <= width, box
+                    if name == "messages":
+                        assert page.locator("table tbody tr").count() == 2
+                        assert {"en": "Contact recently changed", "lv": "Kontaktinformācija nesen mainīta"}[lang] \
+                            in page.content()
                     if name == "customer-search":
                         assert page.locator("table.results tbody tr").count() == 2
                     if name == "changed-after-signing":
