@@ -66,7 +66,7 @@ def auto_reply(sender: str, index: int) -> bytes:
 def test_outbound_mail_end_to_end(redis_kind, backend, make_settings, smtp_server, pki, signed_form, person_for):
     customers = [customer_values(i, email=f"c{i}@example.lv", phone=f"+3712000000{i}") for i in range(4)]
     stranger = customer_values(77, email="stranger@evil.example")
-    settings = make_settings(backend, redis=redis_kind == "redis-server", trust_roots=(pki.root_pem_path,),
+    settings = make_settings(backend, redis=redis_kind == "redis-server", trust_lists=pki.trust_lists_path,
                              smtp_url=smtp_server.url, mail_from="noreply@bank.example", bank_name="Test Bank",
                              bank_phone="+371 6700 0000", lease_seconds=2, job_timeout=60, retry_backoff=(1,))
     import_profiles(settings, customers)

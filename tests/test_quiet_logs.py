@@ -31,7 +31,7 @@ def test_verify_prints_the_report_and_nothing_else(signed_form, pki, make_settin
     settings = make_settings("sqlite")
     pdf = settings.data_dir / "form.pdf"
     pdf.write_bytes(signed_form())
-    trusted = run_cli(settings, "verify", "--trust-roots", str(pki.root_pem_path), str(pdf))
+    trusted = run_cli(settings, "verify", "--trust-lists", str(pki.trust_lists_path), str(pdf))
     assert trusted.returncode == 0, trusted.stderr
     assert trusted.stderr == ""
     untrusted = run_cli(settings, "verify", str(pdf))  # path building fails: the report says so
