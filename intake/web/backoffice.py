@@ -237,12 +237,7 @@ def submission(submission_id: int):
 @requires("view")
 def page_image(submission_id: int, number: int):
     sub = _submission_or_404(submission_id)
-    path = _rendered(sub).page_path(number)
-    if path is None or not path.is_file():
-        abort(404)
-    response = send_file(path, mimetype="image/png", max_age=3600)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _page_png(_rendered(sub).page_path(number))
 
 
 @bp.route("/submissions/<id:submission_id>/pages/<int:number>-<any(signed, diff):kind>.png")
@@ -253,7 +248,11 @@ def revision_image(submission_id: int, number: int, kind: str):
     if sub.part_index < 0:
         abort(404)
     directory = _rendered(sub).directory
-    path = evidence.image_path(directory, number, kind, evidence.read(directory))
+    return _page_png(evidence.image_path(directory, number, kind, evidence.read(directory)))
+
+
+def _page_png(path):
+    """A rendered page image of a customer's document: 404 when absent, cached by this browser only."""
     if path is None or not path.is_file():
         abort(404)
     response = send_file(path, mimetype="image/png", max_age=3600)
