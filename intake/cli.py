@@ -15,18 +15,18 @@ import click
 COMMANDS: dict[str, str] = {
     "verify": "verify.cli:verify_command",
     "form": "forms.cli:form",
-    "db": "intake.db_cli:db",
+    "db": "intake.store.db_cli:db",
     "profiles": "worker.profiles_cli:profiles",
-    "submissions": "intake.submissions_cli:submissions",
-    "poll": "intake.poller:poll_command",
+    "submissions": "intake.store.submissions_cli:submissions",
+    "poll": "intake.mailin.poller:poll_command",
     "worker": "worker.cli:worker_command",
-    "reconcile": "intake.reconcile:reconcile_command",
+    "reconcile": "intake.queue.reconcile:reconcile_command",
     "run": "intake.run:run_command",
     "demo": "worker.demo:demo_command",
     "web": "intake.web.cli:web_command",
     "users": "intake.web.cli:users",
     "bench": "worker.bench:bench_command",
-    "trust": "intake.trust_cli:trust",
+    "trust": "intake.trust.cli:trust",
     "campaign": "intake.campaigns.cli:campaign",
 }
 

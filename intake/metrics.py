@@ -24,7 +24,7 @@ slows the scrape over time: count in a long-lived process (``SimpleWorker``, or
 the parent) or ``clean()`` on every start of the system.
 
 All of them swallow their own errors: a metric never breaks the pipeline.
-Label values are bounded: a status outside ``intake.models.Status`` or a reason
+Label values are bounded: a status outside ``intake.store.models.Status`` or a reason
 outside ``verify.reasons.CODES`` is counted as ``other``.
 """
 
@@ -145,7 +145,7 @@ def _safe(fn):
 
 
 def _status_label(status: str | None) -> str:
-    from intake.models import Status
+    from intake.store.models import Status
 
     status = getattr(status, "value", status)
     return status if status in Status.__members__ else "other"
@@ -254,7 +254,7 @@ class TrustListCollector:
 
         from prometheus_client.core import GaugeMetricFamily
 
-        from intake.trust_status import freshness
+        from intake.trust.status import freshness
 
         stale = GaugeMetricFamily("docintake_trust_list_stale", "1 when a trusted list is past its NextUpdate.",
                                   labels=["list"])
@@ -289,7 +289,11 @@ def queue_stats(settings: "Settings") -> dict[str, int]:
 
 def exposition(settings: "Settings") -> tuple[bytes, str]:
     """(body, content type) of ``GET /metrics``: every process's samples plus the queue gauges."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        CollectorRegistry,
+        generate_latest,
+    )
     from prometheus_client.multiprocess import MultiProcessCollector
 
     path = metrics_dir()

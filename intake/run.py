@@ -38,12 +38,18 @@ log = logging.getLogger(__name__)
 
 
 def prepare_database(settings: Settings) -> str | None:
-    """Check the store like every command (:func:`intake.db.open_store`); on the embedded default
+    """Check the store like every command (:func:`intake.store.db.open_store`); on the embedded default
     SQLite only, bring an older schema up to date instead of refusing it.
 
     Returns a message when it upgraded. Raises what ``open_store`` raises otherwise (an explicit
     database that is out of date, any schema newer than this code, an unreachable database)."""
-    from intake.db import SchemaOutOfDate, SchemaTooNew, open_store, schema_status, upgrade
+    from intake.store.db import (
+        SchemaOutOfDate,
+        SchemaTooNew,
+        open_store,
+        schema_status,
+        upgrade,
+    )
 
     try:
         open_store(settings)
@@ -59,9 +65,9 @@ def prepare_database(settings: Settings) -> str | None:
 
 
 def poll_forever(settings: Settings, stop: threading.Event) -> None:
-    """``intake.poller.poll_once`` every ``poll_interval`` seconds until ``stop`` is set."""
-    from intake.poller import poll_once, report_metrics
-    from intake.sources import source_from_settings
+    """``intake.mailin.poller.poll_once`` every ``poll_interval`` seconds until ``stop`` is set."""
+    from intake.mailin.poller import poll_once, report_metrics
+    from intake.mailin.sources import source_from_settings
 
     while not stop.is_set():
         started = time.monotonic()
@@ -147,9 +153,9 @@ def run_command(workers: int, web: bool, host: str | None, port: int | None, dat
     """Run everything: poller, workers, reconciler and web app, until Ctrl-C."""
     if data_dir is not None:
         os.environ["DOCINTAKE_DATA_DIR"] = str(data_dir.resolve())
-    from intake.db import store_errors
     from intake.queue import describe_redis, redis_connection
-    from intake.reconcile import reconcile_forever
+    from intake.queue.reconcile import reconcile_forever
+    from intake.store.db import store_errors
 
     with store_errors():
         settings = load_settings()

@@ -18,9 +18,9 @@ from forms.fill import fill_form
 from forms.prefill import IDENTITY, personal_form
 from intake.campaigns.create import Criteria, create_campaign, form_values
 from intake.campaigns.tracking import stats, track_verdict
-from intake.db import session_scope
 from intake.mailout import jobs
-from intake.models import OutboundMessage, Profile, utcnow
+from intake.store.db import session_scope
+from intake.store.models import OutboundMessage, Profile, utcnow
 from tests.test_pipeline_support import customer_values, national_id_of
 
 

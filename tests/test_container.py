@@ -13,7 +13,13 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 
 from verify.container import sniff_container
-from verify.container.demo_sign import make_container, manifest_xml, media_type, pack, signature_document
+from verify.container.demo_sign import (
+    make_container,
+    manifest_xml,
+    media_type,
+    pack,
+    signature_document,
+)
 from verify.decision import decide
 from verify.policy import Policy
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from verify.cli import verify_command
-
 from tests.fixtures.realworld import REALWORLD, TRUST
+from verify.cli import verify_command
 
 ASIC = REALWORLD / "asic"
 

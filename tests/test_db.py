@@ -1,4 +1,4 @@
-"""intake.db: every command but ``db upgrade`` refuses a database whose schema is not current."""
+"""intake.store.db: every command but ``db upgrade`` refuses a database whose schema is not current."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from intake.db import (SchemaOutOfDate, StoreUnavailable, get_engine, open_store, require_current_schema,
-                       schema_status, store_command, upgrade)
+from intake.store.db import (
+    SchemaOutOfDate,
+    StoreUnavailable,
+    get_engine,
+    open_store,
+    require_current_schema,
+    schema_status,
+    store_command,
+    upgrade,
+)
 from tests.fixtures.services import run_cli, settings_env
 
 #: Commands that must refuse an out-of-date schema (arguments that would otherwise work).
@@ -136,12 +144,12 @@ def test_sql_parameters_never_appear_in_errors(db_settings):
 
 
 def test_migrations_match_the_models(db_settings):
-    """The migrations build exactly the tables and indexes intake.models declares (nothing to autogenerate)."""
+    """The migrations build exactly the tables and indexes intake.store.models declares (nothing to autogenerate)."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
-    from intake.models import Base
+    from intake.store.models import Base
 
     with get_engine(db_settings).connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -179,7 +187,7 @@ def test_sqlite_savepoint_stays_inside_the_transaction(make_settings):
     half a mail recorded."""
     import sqlite3
 
-    from intake.db import session_scope
+    from intake.store.db import session_scope
 
     settings = make_settings("sqlite")
     with get_engine(settings).begin() as conn:
@@ -211,7 +219,7 @@ def test_sqlite_session_scope_is_immediate(make_settings):
     with SQLITE_BUSY because another writer committed after its read."""
     import sqlite3
 
-    from intake.db import session_scope
+    from intake.store.db import session_scope
 
     settings = make_settings("sqlite")
     other = sqlite3.connect(_sqlite_file(settings), timeout=0.1, isolation_level=None)

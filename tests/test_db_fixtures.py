@@ -6,8 +6,8 @@ import redis
 from sqlalchemy import func, select
 
 from intake.config import load_settings
-from intake.db import schema_status, session_scope
-from intake.models import AuditEvent
+from intake.store.db import schema_status, session_scope
+from intake.store.models import AuditEvent
 from tests.fixtures.services import run_cli, settings_env
 
 

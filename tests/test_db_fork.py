@@ -13,7 +13,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from intake.db import IDLE_IN_TRANSACTION_TIMEOUT_MS, get_engine
+from intake.store.db import IDLE_IN_TRANSACTION_TIMEOUT_MS, get_engine
 
 # The parent: locks a row in an open transaction, forks a long-lived child (as RQ starts its
 # scheduler), says so and waits to be killed.
@@ -21,7 +21,7 @@ PARENT = textwrap.dedent("""
     import multiprocessing, sys, time
     import sqlalchemy as sa
     from intake.config import Settings
-    from intake.db import get_engine
+    from intake.store.db import get_engine
 
     engine = get_engine(Settings(database_url=sys.argv[1], data_dir=sys.argv[2], secret_key="x"))
     conn = engine.connect()

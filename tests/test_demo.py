@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from intake.config import ENV_PREFIX, load_settings
-from intake.db import session_scope
-from intake.models import Mail, ProfileChange, Submission, User
 from intake.queue import embedded_socket_path
+from intake.store.db import session_scope
+from intake.store.models import Mail, ProfileChange, Submission, User
 
 EXPECTED = {
     "applied": 5,

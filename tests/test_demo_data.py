@@ -46,10 +46,10 @@ def test_demo_takes_host_and_port(run_cli, make_settings):
 def test_a_new_demo_password_ends_the_demo_users_sessions(make_settings):
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from worker.demo import DEMO_USER, ensure_staff_user
-    from intake.models import StaffSession, User
+    from intake.store.db import session_scope
+    from intake.store.models import StaffSession, User
     from intake.web import sessions
+    from worker.demo import DEMO_USER, ensure_staff_user
 
     settings = make_settings("sqlite")
     ensure_staff_user(settings)

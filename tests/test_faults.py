@@ -21,7 +21,7 @@ from intake.queue import (
     redis_connection,
     stop_embedded_redis,
 )
-from intake.reconcile import reconcile
+from intake.queue.reconcile import reconcile
 from tests.fixtures.services import run_cli
 from tests.test_pipeline_support import (
     add_submission,

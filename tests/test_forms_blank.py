@@ -16,7 +16,13 @@ from forms.extract import extract_from_bytes
 from forms.fill import fill_form
 from forms.rules import check_form
 from forms.samples import sample_values
-from forms.schema import FIELD_NAMES, FIELDS_BY_NAME, FORM_ID, FORM_VERSION, SIGNATURE_FIELD
+from forms.schema import (
+    FIELD_NAMES,
+    FIELDS_BY_NAME,
+    FORM_ID,
+    FORM_VERSION,
+    SIGNATURE_FIELD,
+)
 from tests.fixtures.realworld import REALWORLD
 
 FORM_MD = REALWORLD.parent / "FORM.md"

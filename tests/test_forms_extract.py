@@ -5,10 +5,21 @@ import io
 import pdfplumber
 import pypdf
 import pytest
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, TextStringObject
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    TextStringObject,
+)
 
 from forms.blank import render_blank
-from forms.extract import Extraction, ExtractionError, extract_fields, extract_from_bytes
+from forms.extract import (
+    Extraction,
+    ExtractionError,
+    extract_fields,
+    extract_from_bytes,
+)
 from forms.fill import fill_form
 from forms.rules import check_form
 from forms.samples import sample_values

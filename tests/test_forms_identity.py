@@ -2,8 +2,18 @@
 
 import pytest
 
-from forms.identity import format_personal_code, mask_code, national_id, parse_national_id
-from forms.personal_codes import InvalidCode, baltic_check_digit, birth_date, lv_check_digit
+from forms.identity import (
+    format_personal_code,
+    mask_code,
+    national_id,
+    parse_national_id,
+)
+from forms.personal_codes import (
+    InvalidCode,
+    baltic_check_digit,
+    birth_date,
+    lv_check_digit,
+)
 
 
 @pytest.mark.parametrize("text", ["LV-320000-12345", "LV32000012345", "lv-32000012345", " LV-32000012345 "])

@@ -7,7 +7,7 @@ import pytest
 from forms.extract import Extraction
 from forms.rules import RULES, check_form
 from forms.samples import sample_values
-from forms.schema import FIELDS, FIELD_NAMES, FORM_ID, FORM_VERSION
+from forms.schema import FIELD_NAMES, FIELDS, FORM_ID, FORM_VERSION
 
 IDS = {"info:FormId": FORM_ID, "info:FormVersion": FORM_VERSION, "xmp:FormId": FORM_ID, "xmp:FormVersion": FORM_VERSION}
 

@@ -1,5 +1,5 @@
 """Fuzzing the two parsers that read what strangers send: ``verify.decision.decide`` and
-``intake.mailparse.parse_mail``.
+``intake.mailin.parse.parse_mail``.
 
 Inputs are valid signed forms (made here with the demo PKI) and the real-world mails and
 PAdES files under ``shared/realworld``, mutated by hypothesis: byte flips, truncations,
@@ -32,9 +32,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.realworld import REALWORLD  # noqa: E402
 from verify.reasons import CODES
 
-from tests.fixtures.realworld import REALWORLD  # noqa: E402
 REGRESSIONS = Path(__file__).with_name("regressions")
 
 LONG_RUN = int(os.environ.get("DOCINTAKE_FUZZ_EXAMPLES", "0") or 0)
@@ -521,7 +521,7 @@ def test_decide_on_mutated_realworld_pades(policy, donors, data):
 
 # ---- parse_mail ------------------------------------------------------------------------------------
 def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
-    from intake.mailparse import parse_mail
+    from intake.mailin.parse import parse_mail
 
     try:
         parsed = parse_mail(raw, max_part_bytes)
@@ -529,7 +529,7 @@ def check_mail(raw: bytes, max_part_bytes: int = MAX_PART_BYTES):
         save_crasher("mail", raw, f"parse_mail raised {type(exc).__name__}: {exc}")
         raise AssertionError(f"parse_mail raised {type(exc).__name__}: {exc}") from exc
     problems = []
-    # the same parse from a file with every base64 body spooled (intake.mailspool): memory, not results, differ
+    # the same parse from a file with every base64 body spooled (intake.mailin.spool): memory, not results, differ
     from tests.test_mailparse_stream import NEVER, mail_view
 
     try:

@@ -13,12 +13,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from intake import sources
-from intake.db import get_engine, session_scope, upgrade
-from intake.mailparse import parse_mail
-from intake.mailstore import RAW_CHUNK, raw_bytes, raw_chunks, record_mail
-from intake.models import Mail, MailRawChunk, Submission
-from intake.sources import MaildirSource, RawMail
+from intake.mailin import sources
+from intake.mailin.parse import parse_mail
+from intake.mailin.record import record_mail
+from intake.mailin.sources import MaildirSource, RawMail
+from intake.store.db import get_engine, session_scope, upgrade
+from intake.store.mails import RAW_CHUNK, raw_bytes, raw_chunks
+from intake.store.models import Mail, MailRawChunk, Submission
 from tests.test_poller_imap import conn, settings  # noqa: F401  (fixtures)
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -89,7 +90,7 @@ def test_migration_0003_keeps_old_mails_and_gives_new_ones_back_on_downgrade(mak
         record_mail(s, mailbox="m", folder="INBOX", uidvalidity=1, uid="2", raw=new, parsed=parse_mail(new, 10**8))
     from alembic import command
 
-    from intake.db import alembic_config
+    from intake.store.db import alembic_config
 
     command.downgrade(alembic_config(settings), "0002")
     with engine.begin() as conn:
@@ -143,7 +144,7 @@ def test_imap_spools_large_mails_in_slices_and_keeps_uid_order(imap_account, mon
 
 
 def test_a_large_imap_mail_goes_through_the_poller(settings, conn, imap_account, monkeypatch):
-    from intake.poller import poll_once
+    from intake.mailin.poller import poll_once
 
     monkeypatch.setattr(sources, "SPOOL_OVER", 100_000)
     monkeypatch.setattr(sources, "FETCH_SLICE", 64 * 1024)

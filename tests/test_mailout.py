@@ -10,13 +10,12 @@ import email.policy
 import pytest
 from sqlalchemy import select
 
-from intake.db import session_scope
 from intake.mailout import compose, jobs, loops, outbox
 from intake.mailout.mask import mask_email, mask_phone
 from intake.mailout.reason_texts import TEXTS, explain
-from intake.models import AuditEvent, ContactAlert, OutboundMessage, utcnow
-from tests.test_web_support import client_for, post
-from tests.test_web_support import app, db, staff, web_settings  # noqa: F401  (fixtures)
+from intake.store.db import session_scope
+from intake.store.models import AuditEvent, ContactAlert, OutboundMessage, utcnow
+from tests.test_web_support import app, client_for, db, post, staff, web_settings  # noqa: F401  (fixtures)
 
 CTX = {"bank_name": "Test Bank", "bank_phone": "+371 6700 0000", "blank_form_url": "https://bank.example/f.pdf",
        "intake_address": "forms@bank.example", "lang": "lv"}
@@ -222,7 +221,7 @@ def test_form_language_is_read_without_parsing(make_form):
 def _mail_with_submission(settings, sender: str, n: int, headers: str = "") -> tuple[int, int]:
     import hashlib
 
-    from intake.models import Mail, Submission
+    from intake.store.models import Mail, Submission
 
     raw = f"From: {sender}\r\n{headers}Subject: x\r\nMessage-ID: <m{n}@example.lv>\r\n\r\nbody {n}".encode()
     with session_scope(settings) as session:

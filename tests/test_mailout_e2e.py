@@ -26,14 +26,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from intake.db import session_scope
 from forms.fill import fill_form
 from intake.campaigns.tracking import stats
-from intake.models import ContactAlert, OutboundMessage, Profile, utcnow
 from intake.queue import stop_embedded_redis
+from intake.store.db import session_scope
+from intake.store.models import ContactAlert, OutboundMessage, Profile, utcnow
 from tests.fixtures.services import run_cli
-from tests.test_pipeline_support import cli_env, customer_values, kill_group, national_id_of, wait_for, worker_burst
-from worker.bench_corpus import make_mail, maildir_deliver
+from tests.test_pipeline_support import (
+    cli_env,
+    customer_values,
+    kill_group,
+    national_id_of,
+    wait_for,
+    worker_burst,
+)
+from worker.bench_corpus import maildir_deliver, make_mail
 
 COMBOS = [("embedded", "sqlite"), ("redis-server", "postgresql")]
 

@@ -1,4 +1,4 @@
-"""intake.mailparse: every real-world mail, TNEF, and the broken cases we make ourselves."""
+"""intake.mailin.parse: every real-world mail, TNEF, and the broken cases we make ourselves."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from intake.mailparse import parse_mail, sniff_pdf
-from tests.test_mailparse_stream import assert_same_parse
+from intake.mailin.parse import parse_mail, sniff_pdf
 from tests.fixtures.realworld import REALWORLD
+from tests.test_mailparse_stream import assert_same_parse
 
 EML = REALWORLD / "eml"
 TNEF = REALWORLD / "tnef"

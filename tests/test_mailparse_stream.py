@@ -1,4 +1,4 @@
-"""intake.mailparse reading a mail from a file and spooling its large parts (intake.mailspool).
+"""intake.mailin.parse reading a mail from a file and spooling its large parts (intake.mailin.spool).
 
 The spooling must change memory only: every mail parses the same from bytes with nothing
 spooled as from a file with everything spoolable spooled (``assert_same_parse``, also used by
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from intake import mailspool
-from intake.mailparse import ParsedMail, PdfPart, parse_mail
+from intake.mailin import spool as mailspool
+from intake.mailin.parse import ParsedMail, PdfPart, parse_mail
 from tests.fixtures.realworld import REALWORLD
 
 REGRESSIONS = Path(__file__).with_name("regressions")
@@ -226,7 +226,8 @@ def test_a_spooled_text_body_is_still_searched_for_uuencoded_pdfs():
 
 
 # ---- generated MIME trees: the spool must follow the stdlib on odd structure too -----------------
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 _BOUNDARIES = ["b", "b1", "b--", "=_x", "b b"]
 

@@ -1,4 +1,4 @@
-"""intake.mailstore.record_mail on the real databases (SQLite and PostgreSQL)."""
+"""intake.mailin.record.record_mail on the real databases (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select
 
-from intake.db import session_scope
-from intake.mailparse import parse_mail
-from intake.mailstore import MailLocationConflict, known_uids, note_poll, raw_bytes, record_mail
-from intake.models import AuditEvent, Mail, MailboxState, Submission
+from intake.mailin.parse import parse_mail
+from intake.mailin.record import (
+    MailLocationConflict,
+    known_uids,
+    note_poll,
+    record_mail,
+)
+from intake.store.db import session_scope
+from intake.store.mails import raw_bytes
+from intake.store.models import AuditEvent, Mail, MailboxState, Submission
 from tests.fixtures.realworld import REALWORLD
 
 EML = REALWORLD / "eml"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from intake.db import session_scope
-from intake.models import Mail, Submission
 from intake.queue import get_queue, stop_embedded_redis
+from intake.store.db import session_scope
+from intake.store.models import Mail, Submission
 from tests.fixtures.services import run_cli
 from tests.test_pipeline_support import (
     audit,
@@ -27,7 +27,7 @@ from tests.test_pipeline_support import (
     profile,
     worker_burst,
 )
-from worker.bench_corpus import make_mail, maildir_deliver
+from worker.bench_corpus import maildir_deliver, make_mail
 
 COMBOS = [
     ("maildir", "embedded", "sqlite"),

@@ -13,8 +13,19 @@ import pytest
 from intake.queue import stop_embedded_redis
 from tests.fixtures.services import run_cli
 from tests.test_pipeline import outcomes
-from tests.test_pipeline_support import customer_values, import_customers, national_id_of, profile, worker_burst
-from verify.container.demo_sign import make_container, manifest_xml, pack, signature_document
+from tests.test_pipeline_support import (
+    customer_values,
+    import_customers,
+    national_id_of,
+    profile,
+    worker_burst,
+)
+from verify.container.demo_sign import (
+    make_container,
+    manifest_xml,
+    pack,
+    signature_document,
+)
 from worker.bench_corpus import maildir_deliver
 
 COMBOS = [("embedded", "sqlite"), ("redis-server", "postgresql")]

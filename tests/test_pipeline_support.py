@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import func, select
 
 from intake.config import ENV_PREFIX, Settings
-from intake.db import session_scope
-from intake.models import AuditEvent, Mail, Profile, ProfileChange, Submission
+from intake.store.db import session_scope
+from intake.store.models import AuditEvent, Mail, Profile, ProfileChange, Submission
 
 REPO = Path(__file__).resolve().parents[1]
 

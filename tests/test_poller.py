@@ -1,4 +1,4 @@
-"""intake.poller with the Maildir source, the real databases and real Redis; intake.locks."""
+"""intake.mailin.poller with the Maildir source, the real databases and real Redis; intake.mailin.locks."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import redis as redis_lib
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from intake import poller
-from intake.db import session_scope
-from intake.locks import LockLost, MailboxLock
-from intake.models import Mail, Submission
-from intake.poller import poll_once
-from intake.sources import MaildirSource, source_from_settings
+from intake.mailin import poller
+from intake.mailin.locks import LockLost, MailboxLock
+from intake.mailin.poller import poll_once
+from intake.mailin.sources import MaildirSource, source_from_settings
+from intake.store.db import session_scope
+from intake.store.models import Mail, Submission
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -166,7 +166,7 @@ def test_submissions_are_marked_queued_once_per_batch_and_a_failed_mark_loses_no
         maildir_settings, conn, monkeypatch):
     import intake.queue
     from intake.queue import job_status
-    from intake.reconcile import reconcile
+    from intake.queue.reconcile import reconcile
 
     calls: list[list[int]] = []
     real = intake.queue.mark_queued

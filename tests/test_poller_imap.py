@@ -9,11 +9,11 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import func, select
 
-from intake.db import session_scope
-from intake.mailstore import raw_bytes
-from intake.models import Mail, MailboxState, Submission
-from intake.poller import poll_once
-from intake.sources import PROCESSED_KEYWORD, ImapSource, source_from_settings
+from intake.mailin.poller import poll_once
+from intake.mailin.sources import PROCESSED_KEYWORD, ImapSource, source_from_settings
+from intake.store.db import session_scope
+from intake.store.mails import raw_bytes
+from intake.store.models import Mail, MailboxState, Submission
 from tests.fixtures.realworld import REALWORLD
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 import worker.profiles as profiles_module
-from intake.db import get_engine, session_factory, session_scope
-from intake.models import Profile, ProfileChange
+from intake.store.db import get_engine, session_factory, session_scope
+from intake.store.models import Profile, ProfileChange
 from worker.profiles import ApplyStatus, ConcurrentUpdate, ProfileStore, SqlProfileStore
 
 NID = "LV-32000012345"

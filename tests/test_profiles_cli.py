@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from intake.db import session_scope
-from intake.models import Profile, ProfileChange
+from intake.store.db import session_scope
+from intake.store.models import Profile, ProfileChange
 from tests.fixtures.services import run_cli
 from worker.profiles import SqlProfileStore
 from worker.profiles_cli import read_profiles_csv

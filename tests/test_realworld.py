@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.fixtures.realworld import REALWORLD
 from verify.cli import verify_command
 from verify.decision import decide
 from verify.policy import Policy
 from verify.reasons import CODES
-from tests.fixtures.realworld import REALWORLD
 
 CERTS = REALWORLD / "certs"
 FILES = sorted(

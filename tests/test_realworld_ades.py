@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.realworld import REALWORLD, TRUST
 from verify.decision import decide
 from verify.policy import Policy
-
-from tests.fixtures.realworld import REALWORLD, TRUST
 
 # file: (source expectation, verdict, main reason or None, level, qualified, why it differs / note)
 TABLE = {

@@ -267,8 +267,8 @@ class Cluster:
 def tally(settings) -> dict:
     from sqlalchemy import func, select
 
-    from intake.db import session_scope
-    from intake.models import Mail, ProfileChange, Submission
+    from intake.store.db import session_scope
+    from intake.store.models import Mail, ProfileChange, Submission
 
     with session_scope(settings) as s:
         status = dict(s.execute(select(Submission.status, func.count()).group_by(Submission.status)).all())
@@ -289,8 +289,8 @@ def stuck(settings, server: PrivateRedis) -> list[dict]:
     import redis
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from intake.models import WAITING, Submission
+    from intake.store.db import session_scope
+    from intake.store.models import WAITING, Submission
 
     with session_scope(settings) as s:
         rows = s.execute(select(Submission.id, Submission.status, Submission.attempts, Submission.updated_at,
@@ -315,7 +315,7 @@ def soak_corpus(tmp_path_factory):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_soak(backend, soak_corpus, make_settings, settings_env, tmp_path):
-    from intake.db import session_scope
+    from intake.store.db import session_scope
     from worker.bench_corpus import maildir_deliver
     from worker.profiles import SqlProfileStore
 

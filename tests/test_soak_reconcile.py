@@ -17,9 +17,9 @@ from sqlalchemy import update
 
 
 def _queued_submission(settings) -> int:
-    from intake.db import session_scope
-    from intake.mailparse import parse_mail
-    from intake.mailstore import record_mail
+    from intake.mailin.parse import parse_mail
+    from intake.mailin.record import record_mail
+    from intake.store.db import session_scope
     from worker.bench_corpus import make_mail
 
     raw = make_mail(b"%PDF-1.7\n%not really a form\n", index=1)
@@ -32,10 +32,10 @@ def _queued_submission(settings) -> int:
 def test_queued_submission_whose_started_job_died_is_enqueued_again(make_settings):
     from rq.job import JobStatus
 
-    from intake.db import session_scope
-    from intake.models import Status, Submission, utcnow
     from intake.queue import enqueue_submission, get_queue, job_id_for, redis_connection
-    from intake.reconcile import reconcile
+    from intake.queue.reconcile import reconcile
+    from intake.store.db import session_scope
+    from intake.store.models import Status, Submission, utcnow
 
     settings = make_settings("sqlite", redis=True, lease_seconds=60)
     sid = _queued_submission(settings)
@@ -65,10 +65,10 @@ def test_queued_submission_whose_job_was_popped_by_a_dead_worker_is_enqueued_aga
     apart. Seen in the soak (job ``queued``, submission ``queued``, nothing running it)."""
     from rq.job import JobStatus
 
-    from intake.db import session_scope
-    from intake.models import Submission, utcnow
     from intake.queue import enqueue_submission, get_queue, job_id_for, redis_connection
-    from intake.reconcile import reconcile
+    from intake.queue.reconcile import reconcile
+    from intake.store.db import session_scope
+    from intake.store.models import Submission, utcnow
 
     settings = make_settings("sqlite", redis=True, lease_seconds=60)
     sid = _queued_submission(settings)

@@ -1,4 +1,4 @@
-"""intake.sources on their own: Maildir files and a real dovecot."""
+"""intake.mailin.sources on their own: Maildir files and a real dovecot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import mailbox
 import pytest
 
 from intake.config import Settings
-from intake.sources import ImapSource, MaildirSource, RawMail, source_from_settings
+from intake.mailin.sources import (
+    ImapSource,
+    MaildirSource,
+    RawMail,
+    source_from_settings,
+)
 
 RAW = b"From: a@example.lv\r\nSubject: s\r\nMessage-ID: <%d@x>\r\n\r\nbody\r\n"
 
@@ -87,7 +92,7 @@ def test_imap_source_other_folders(imap_account):
 
 
 def test_imap_dropped_connection_raises_a_source_error(imap_account):
-    from intake.sources import SOURCE_ERRORS
+    from intake.mailin.sources import SOURCE_ERRORS
 
     imap_account.append(RAW % 1)
     source = imap_account.source()

@@ -1,4 +1,4 @@
-"""intake.submissions queries and ``docintake submissions`` on SQLite and PostgreSQL."""
+"""intake.store.submissions queries and ``docintake submissions`` on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ import json
 import pytest
 from sqlalchemy.exc import InvalidRequestError
 
-from intake.db import session_scope
-from intake.models import Mail, Submission
-from intake.submissions import (STATUSES, count_submissions, list_submissions, reason_counts, status_counts,
-                                submission_json)
+from intake.store.db import session_scope
+from intake.store.models import Mail, Submission
+from intake.store.submissions import (
+    STATUSES,
+    count_submissions,
+    list_submissions,
+    reason_counts,
+    status_counts,
+    submission_json,
+)
 from tests.fixtures.services import run_cli
 
 BASE = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.timezone.utc)

@@ -12,12 +12,19 @@ from typing import Callable
 
 import pytest
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import (ArrayObject, BooleanObject, DecodedStreamObject, DictionaryObject, FloatObject,
-                           NameObject, NumberObject, TextStringObject)
-
-from verify.decision import decide
+from pypdf.generic import (
+    ArrayObject,
+    BooleanObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    FloatObject,
+    NameObject,
+    NumberObject,
+    TextStringObject,
+)
 
 from tests.test_verify_decision import assert_well_formed, codes
+from verify.decision import decide
 
 # -- tampering with a filled form before it is signed ------------------------------------------
 
@@ -353,8 +360,8 @@ def test_choice_shows_another_option(sign):
 
 def test_pyhanko_static_text_filling_is_a_prefill_not_a_reader(pki, person_for, trust_policy, make_form):
     """pyHanko's only field filler makes the field read-only and drops its /DA: not what a reader does."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.form_tools import populate_static_text_field
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.text import TextBoxStyle
 
     values = {k: v for k, v in _good().items() if k != "employer"}

@@ -59,8 +59,9 @@ def test_report_file_and_signature_only(files, tmp_path, pki):
     assert root.tag.endswith("ValidationReport")
     assert "urn:etsi:019102:mainindication:total-passed" in text
     # any signed PDF, not only the form: a blank page signed by the customer
-    from reportlab.pdfgen import canvas
     import io
+
+    from reportlab.pdfgen import canvas
 
     buf = io.BytesIO()
     c = canvas.Canvas(buf)

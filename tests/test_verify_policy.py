@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from verify.policy import LEVELS, Policy, PolicyError, load_certificates
 from tests.fixtures.realworld import REALWORLD
+from verify.policy import LEVELS, Policy, PolicyError, load_certificates
 
 
 def test_defaults():

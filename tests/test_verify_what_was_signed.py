@@ -220,9 +220,9 @@ def test_xref_header_with_two_spaces_is_malformed_and_never_recovered(make_form,
 
 
 def test_fields_compared_between_the_two_parsers(signed_form, trust_policy):
+    import pdfplumber
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    import pdfplumber
     from verify.one_reading import disagreement
 
     data = signed_form()

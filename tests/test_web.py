@@ -14,7 +14,7 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from intake.models import AuditEvent, Submission, User
+from intake.store.models import AuditEvent, Submission, User
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     ESCAPED,
     HOSTILE,
@@ -290,8 +290,9 @@ def test_reject_page_shows_evidence_fields_and_profile(app, staff, db, web_setti
 
 
 def test_the_whole_mail_is_a_download_for_old_and_sliced_mails(app, staff, db):
-    from intake.mailparse import parse_mail
-    from intake.mailstore import RAW_CHUNK, record_mail
+    from intake.mailin.parse import parse_mail
+    from intake.mailin.record import record_mail
+    from intake.store.mails import RAW_CHUNK
 
     old = add_submission(db, reason="signer_mismatch")  # a mail kept in mails.raw (before schema 0003)
     raw = b"From: a@example.lv\r\nSubject: no form\r\n\r\n" + os.urandom(RAW_CHUNK + 10).hex().encode()
@@ -371,7 +372,7 @@ def test_reprocess_requeues_and_writes_an_audit_event(app, staff, db, web_settin
 
 
 def test_reprocess_with_redis_down_leaves_it_to_the_reconciler(make_settings, db_backend):
-    from intake.db import session_scope
+    from intake.store.db import session_scope
     from intake.web import create_app
     from tests.test_web_support import add_user
 
@@ -515,7 +516,7 @@ def test_metrics_from_several_processes(app, web_settings):
 
 
 def test_users_cli(web_settings, run_cli):
-    from intake.db import session_scope
+    from intake.store.db import session_scope
 
     result = run_cli(web_settings, "users", "add", "ilze", "--role", "supervisor", "--password-stdin",
                      input=PASSWORD + "\n")

@@ -27,7 +27,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 def _seed(settings) -> int:
     """Thirty days of traffic with a signer_mismatch spike; returns the id of the reject to work on."""
-    from intake.db import session_scope
+    from intake.store.db import session_scope
 
     rng = random.Random(2026)
     now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)

@@ -36,8 +36,8 @@ def tampered_pdf(signed_form) -> bytes:
 
 
 def _seed(settings, tampered: bytes) -> dict:
-    from intake.db import session_scope
-    from intake.models import ProfileChange
+    from intake.store.db import session_scope
+    from intake.store.models import ProfileChange
 
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     with session_scope(settings) as session:
@@ -67,7 +67,7 @@ def _seed(settings, tampered: bytes) -> dict:
         )
         changed_after = add_submission(session, reason="modified_after_signing", content=tampered,
                                        received_at=now - dt.timedelta(minutes=5))
-        from intake.models import ContactAlert, OutboundMessage
+        from intake.store.models import ContactAlert, OutboundMessage
 
         for key, kind, to, subject, status in (
                 ("ack", "applied", "anna.berzina@example.lv", "Jūsu dati ir atjaunoti / Your data were updated", "sent"),
@@ -182,8 +182,8 @@ def test_every_page_in_both_languages_and_widths(tampered_pdf, make_settings, li
 def test_language_switch_and_live_status_after_reprocess(make_settings, live_server, chromium):
     from sqlalchemy import update
 
-    from intake.db import session_scope
-    from intake.models import Submission
+    from intake.store.db import session_scope
+    from intake.store.models import Submission
     from intake.web import create_app
 
     settings = make_settings("sqlite", redis=True)

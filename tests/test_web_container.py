@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from intake.models import Submission
-from tests.test_web_support import add_submission, app, client_for, db, staff, web_settings  # noqa: F401 (fixtures)
+from intake.store.models import Submission
+from tests.test_web_support import (  # noqa: F401 (fixtures)
+    add_submission,
+    app,
+    client_for,
+    db,
+    staff,
+    web_settings,
+)
 
 
 def test_reject_page_lists_container_files_and_signatures(app, staff, db):

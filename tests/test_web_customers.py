@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from intake.models import ContactAlert, OutboundMessage, ProfileChange, utcnow
+from intake.store.models import ContactAlert, OutboundMessage, ProfileChange, utcnow
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     CUSTOMER_FIELDS,
     NATIONAL_ID,

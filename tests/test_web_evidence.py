@@ -9,7 +9,6 @@ import re
 
 from PIL import Image
 
-from worker.demo import Builder
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     add_submission,
     app,
@@ -18,6 +17,7 @@ from tests.test_web_support import (  # noqa: F401  (fixtures)
     staff,
     web_settings,
 )
+from worker.demo import Builder
 
 
 def overlay(pdf: bytes) -> bytes:

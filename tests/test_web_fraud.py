@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from intake.models import AuditEvent, FraudClearance, Submission
+from intake.store.models import AuditEvent, FraudClearance, Submission
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     add_submission,
     add_user,

@@ -108,7 +108,7 @@ def test_language_is_chosen_per_session_and_labels_come_from_the_schema(app, sta
 
 
 def test_audit_trail_reads_as_sentences(app, staff, db):
-    from intake.models import AuditEvent
+    from intake.store.models import AuditEvent
 
     sub = add_submission(db, reason="no_pdf_attachment")
     db.add(AuditEvent(actor="system:intake", action="received", submission_id=sub.id,

@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import event, insert, text
 
-from intake.models import Mail, Submission
+from intake.store.models import Mail, Submission
 from tests.test_web_support import add_user, client_for, report_for
 from verify.reasons import CODES
 
@@ -22,7 +22,7 @@ LIMIT_SECONDS = 1.0
 
 
 def _bulk_seed(settings, rows: int) -> None:
-    from intake.db import get_engine
+    from intake.store.db import get_engine
 
     rng = random.Random(7)
     now = dt.datetime.now(dt.timezone.utc)
@@ -60,7 +60,7 @@ def _bulk_seed(settings, rows: int) -> None:
 
 @pytest.mark.slow
 def test_backoffice_pages_fast_with_100k_submissions(make_settings, capsys):
-    from intake.db import get_engine, session_scope
+    from intake.store.db import get_engine, session_scope
     from intake.web import create_app
 
     settings = make_settings("postgresql", redis=True)

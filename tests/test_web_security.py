@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from intake.models import AuditEvent, StaffSession, User
+from intake.store.models import AuditEvent, StaffSession, User
 from tests.test_web_support import (  # noqa: F401  (fixtures)
     PASSWORD,
     add_submission,
@@ -222,7 +222,7 @@ def test_page_previews_work_with_a_relative_data_directory(make_settings, monkey
     monkeypatch.chdir(base.data_dir.parent)
     settings = base.with_(data_dir=type(base.data_dir)(base.data_dir.name))  # like the default "./var"
     assert not settings.data_dir.is_absolute()
-    from intake.db import session_factory
+    from intake.store.db import session_factory
 
     with session_factory(settings)() as session:
         from tests.test_web_support import add_user
@@ -428,7 +428,7 @@ def test_the_sqlite_file_is_created_0600(make_settings):
     import os
     import stat
 
-    from intake.db import session_factory
+    from intake.store.db import session_factory
 
     old = os.umask(0o022)  # the usual umask, which gave 0644
     try:
@@ -495,7 +495,7 @@ def test_a_mail_without_a_pdf_is_not_counted_as_a_form_received(app, staff, db):
 # ---- 1, in a real browser: the cookie copied out of Chromium stops working at sign-out ----------------
 @pytest.mark.browser
 def test_a_cookie_copied_from_the_browser_dies_at_sign_out(make_settings, live_server, chromium):
-    from intake.db import session_scope
+    from intake.store.db import session_scope
     from intake.web import create_app
     from tests.test_web_support import add_user
 
@@ -529,8 +529,8 @@ def test_migration_0004_goes_down_and_up_again(db_settings):
     from alembic import command
     from sqlalchemy import inspect
 
-    from intake.db import alembic_config, get_engine, session_factory
-    from intake.db import upgrade as upgrade_schema
+    from intake.store.db import alembic_config, get_engine, session_factory
+    from intake.store.db import upgrade as upgrade_schema
 
     with session_factory(db_settings)() as session:
         session.add(AuditEvent(actor="system:test", action="before", detail={}))

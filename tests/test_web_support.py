@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from intake.models import AuditEvent, Mail, Profile, Submission, User
+from intake.store.models import AuditEvent, Mail, Profile, Submission, User
 from verify.reasons import CODES
 
 PASSWORD = "correct horse battery staple"
@@ -164,7 +164,7 @@ def app(web_settings):
 @pytest.fixture
 def staff(web_settings):
     """Three staff members: clara (clerk), sam (supervisor), ada (admin)."""
-    from intake.db import session_scope
+    from intake.store.db import session_scope
 
     with session_scope(web_settings) as session:
         for name, role in (("clara", "clerk"), ("sam", "supervisor"), ("ada", "admin")):
@@ -175,7 +175,7 @@ def staff(web_settings):
 @pytest.fixture
 def db(web_settings):
     """A session for seeding and checking (commit explicitly)."""
-    from intake.db import session_factory
+    from intake.store.db import session_factory
 
     session = session_factory(web_settings)()
     try:

@@ -7,7 +7,14 @@ import datetime as dt
 
 import pytest
 
-from tests.test_web_support import add_submission, app, client_for, db, staff, web_settings  # noqa: F401
+from tests.test_web_support import (  # noqa: F401
+    add_submission,
+    app,
+    client_for,
+    db,
+    staff,
+    web_settings,
+)
 
 UTC = dt.timezone.utc
 

@@ -14,10 +14,14 @@ import time
 import pytest
 import sqlalchemy.exc as sa_exc
 
-from intake.queue import enqueue_submission, get_queue, redis_connection, stop_embedded_redis
+from intake.queue import (
+    enqueue_submission,
+    get_queue,
+    redis_connection,
+    stop_embedded_redis,
+)
 from tests.test_pipeline_support import (
     _descendants,
-    pids_alive,
     add_submission,
     audit,
     changes,
@@ -25,6 +29,7 @@ from tests.test_pipeline_support import (
     customer_values,
     import_customers,
     national_id_of,
+    pids_alive,
     profile,
     snapshot,
     submissions,
@@ -195,8 +200,8 @@ def test_concurrent_executions_apply_once(wsettings, customers, signed_form):
 
 
 def submissions_content(settings, sid):
-    from intake.db import session_scope
-    from intake.models import Submission
+    from intake.store.db import session_scope
+    from intake.store.models import Submission
 
     with session_scope(settings) as session:
         return session.get(Submission, sid).content
@@ -275,8 +280,8 @@ def test_signed_at_is_never_later_than_the_mails_receipt(wsettings, customers, s
 
     from sqlalchemy import update
 
-    from intake.db import session_scope
-    from intake.models import Submission
+    from intake.store.db import session_scope
+    from intake.store.models import Submission
 
     first = add_submission(wsettings, signed_form(dict(customers[1], phone="+37126000011")))
     received = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=3)

@@ -16,9 +16,9 @@ CAMPAIGN_TARGET_S = 120.0
 def bench_campaign(workdir: Path, trust_lists: Path, services, *, customers: int, progress=None) -> dict[str, Any]:
     from sqlalchemy import func, select, update
 
-    from intake.db import session_scope
-    from intake.models import OutboundMessage, Profile, utcnow
     from intake.queue import get_queue
+    from intake.store.db import session_scope
+    from intake.store.models import OutboundMessage, Profile, utcnow
     from worker.bench import run_measured
     from worker.bench_corpus import form_values
     from worker.bench_pipeline import Config, Installation

@@ -106,7 +106,7 @@ class Installation:
                 os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
             except (ValueError, OSError):
                 pass
-        from intake.db import dispose_engines
+        from intake.store.db import dispose_engines
 
         try:
             dispose_engines()
@@ -194,7 +194,7 @@ class Installation:
 
     # ---- data -------------------------------------------------------------------------------------
     def import_customers(self, forms: Iterable[SignedForm]) -> None:
-        from intake.db import session_scope
+        from intake.store.db import session_scope
         from worker.profiles import SqlProfileStore
 
         rows = [(f.national_id, {"first_name": f.values["first_name"], "last_name": f.values["last_name"]})
@@ -221,8 +221,8 @@ class Installation:
     def counts(self) -> dict[str, int]:
         from sqlalchemy import func, select
 
-        from intake.db import session_scope
-        from intake.models import Mail, ProfileChange, Submission
+        from intake.store.db import session_scope
+        from intake.store.models import Mail, ProfileChange, Submission
 
         with session_scope(self.settings) as session:
             by_status = dict(session.execute(select(Submission.status, func.count()).group_by(Submission.status)).all())
@@ -238,8 +238,8 @@ class Installation:
     def decided(self) -> int:
         from sqlalchemy import func, select
 
-        from intake.db import session_scope
-        from intake.models import WAITING, Submission
+        from intake.store.db import session_scope
+        from intake.store.models import WAITING, Submission
 
         with session_scope(self.settings) as session:
             total = session.scalar(select(func.count()).select_from(Submission))
@@ -261,8 +261,8 @@ class Installation:
         """Message-ID -> wall-clock time its verdict was recorded (profile change, else the reject)."""
         from sqlalchemy import select
 
-        from intake.db import session_scope
-        from intake.models import Mail, ProfileChange, Submission
+        from intake.store.db import session_scope
+        from intake.store.models import Mail, ProfileChange, Submission
 
         out: dict[str, float] = {}
         with session_scope(self.settings) as session:

@@ -18,7 +18,7 @@ Worker classes (``--worker-class``, default ``simple``, or ``DOCINTAKE_WORKER_CL
   (same pid, fresh interpreter) every ``--recycle-after`` jobs (1000).
 - ``fork``: RQ's ``Worker``, a work horse forked per job (isolation: a crash or a leak dies
   with the horse; RQ sees it and retries). The horse drops the inherited database connections
-  (``intake.db`` does that in every forked child). Even with the parent fully warmed up (a sample decision
+  (``intake.store.db`` does that in every forked child). Even with the parent fully warmed up (a sample decision
   and ``gc.freeze()`` before forking) it measured 0.25-0.39 s per job: fork, copy-on-write,
   new connections to the database and Redis on every job.
 
@@ -39,7 +39,7 @@ import time
 
 import click
 
-from intake.db import store_command
+from intake.store.db import store_command
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _worker_classes():
             super().request_stop(signum, frame)
 
     class ForkWorker(StopAware, Worker):
-        """RQ's forking worker; the horse starts with fresh database connections (``intake.db``
+        """RQ's forking worker; the horse starts with fresh database connections (``intake.store.db``
         drops the inherited ones in every forked child)."""
 
     class InProcessWorker(StopAware, SimpleWorker):

@@ -323,7 +323,6 @@ def prepare_directory(data_dir: Path) -> Path:
             f"{data_dir} holds an installation that `docintake demo` did not make; use an empty directory"
         )
     from verify.demo_pki import DemoPKI
-
     from verify.trust import import_lists
 
     pki = DemoPKI.create(pki_dir)
@@ -348,8 +347,8 @@ def import_customers(settings) -> int:
     """Import the demo customers that are not there yet (never overwrite what forms changed since)."""
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from intake.models import Profile
+    from intake.store.db import session_scope
+    from intake.store.models import Profile
     from worker.profiles import SqlProfileStore
 
     wanted = {c.national_id: c for c in customers().values() if c.known}
@@ -367,8 +366,8 @@ def ensure_staff_user(settings) -> tuple[str, str]:
     from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
-    from intake.db import session_scope
-    from intake.models import AuditEvent, User
+    from intake.store.db import session_scope
+    from intake.store.models import AuditEvent, User
 
     creds = Path(settings.data_dir) / "demo-credentials.txt"
     password = None
@@ -402,7 +401,7 @@ def ensure_staff_user(settings) -> tuple[str, str]:
 
 
 def poll(settings) -> None:
-    from intake.poller import poll_once
+    from intake.mailin.poller import poll_once
 
     result = poll_once(settings)
     if result.error:
@@ -439,8 +438,8 @@ class Row:
 def results(settings, items: list[Scenario]) -> list[Row]:
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from intake.models import Mail, Submission
+    from intake.store.db import session_scope
+    from intake.store.models import Mail, Submission
 
     rows = []
     with session_scope(settings) as session:
@@ -468,8 +467,8 @@ def run_demo(data_dir: Path, *, workers: int = 2, echo: Callable[[str], None] = 
     pki_dir = prepare_directory(data_dir)
 
     from intake.config import load_settings
-    from intake.db import store_errors
     from intake.run import prepare_database
+    from intake.store.db import store_errors
 
     with store_errors():
         settings = load_settings()

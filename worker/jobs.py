@@ -31,14 +31,14 @@ from dataclasses import dataclass
 import sqlalchemy.exc as sa_exc
 from sqlalchemy import select, update
 
-from intake.config import Settings, load_settings
-from intake.db import session_scope
-from intake.logs import mask_codes
 from intake.campaigns import tracking as campaigns
-from intake.mailout import outbox, replies
+from intake.config import Settings, load_settings
+from intake.logs import mask_codes
 from intake.mailout import jobs as send_jobs
-from intake.models import WAITING, AuditEvent, Status, Submission, utcnow
+from intake.mailout import outbox, replies
 from intake.queue import TRANSIENT_ERRORS
+from intake.store.db import session_scope
+from intake.store.models import WAITING, AuditEvent, Status, Submission, utcnow
 from verify.reasons import CODES
 from worker.decide import Decision, decide_document
 from worker.profiles import ConcurrentUpdate, SqlProfileStore

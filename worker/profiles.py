@@ -2,7 +2,7 @@
 
 ``ProfileStore`` is the small interface the worker needs, so that a bank can
 point docintake at its own customer system later; ``SqlProfileStore`` is the
-shipped implementation over ``intake.models.Profile`` / ``ProfileChange``.
+shipped implementation over ``intake.store.models.Profile`` / ``ProfileChange``.
 
 Every method works inside the caller's transaction (a SQLAlchemy session) and
 never commits: the worker applies the update and records the submission's
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from forms.identity import parse_national_id
 from intake.logs import mask_codes
-from intake.models import Profile, ProfileChange, utcnow
+from intake.store.models import Profile, ProfileChange, utcnow
 
 #: How often apply() re-reads a profile that changed between its read and its write.
 _MAX_ATTEMPTS = 5

@@ -17,7 +17,7 @@ import click
 
 from forms.identity import mask_code, national_id, parse_national_id
 from forms.schema import FIELD_NAMES, FIELDS_BY_NAME, FORM_ID, FORM_VERSION
-from intake.db import session_scope, store_command
+from intake.store.db import session_scope, store_command
 from worker.profiles import SqlProfileStore
 
 REQUIRED_COLUMNS = ("id_country", "personal_code")
@@ -97,7 +97,7 @@ def _check_records(columns: list[str], records: list[tuple[int, list[str]]], pro
     with tqdm(total=len(records), desc="checking", unit=" rows", disable=not progress, leave=False) as bar:
         if workers > 1:
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-            # a forked child drops the parent's pooled connections by itself (intake.db)
+            # a forked child drops the parent's pooled connections by itself (intake.store.db)
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 checked = []
                 for part in pool.map(_check_chunk, [columns] * len(chunks), chunks):

@@ -8,7 +8,7 @@ import click
 
 from forms.schema import FIELDS_BY_NAME
 from intake.config import Settings
-from intake.db import session_scope, store_command
+from intake.store.db import session_scope, store_command
 
 
 @click.group("campaign")

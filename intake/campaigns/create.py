@@ -23,10 +23,17 @@ from sqlalchemy.orm import Session
 from forms.prefill import blank_for, personal_form
 from forms.schema import FIELDS_BY_NAME
 from intake.config import Settings
-from intake.db import session_scope
 from intake.mailout import compose, outbox
 from intake.mailout.replies import customer_language
-from intake.models import Campaign, CampaignRecipient, MessageStatus, OutboundMessage, Profile, utcnow
+from intake.store.db import session_scope
+from intake.store.models import (
+    Campaign,
+    CampaignRecipient,
+    MessageStatus,
+    OutboundMessage,
+    Profile,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 

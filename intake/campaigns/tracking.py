@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from intake.models import Campaign, CampaignRecipient, Submission, utcnow
+from intake.store.models import Campaign, CampaignRecipient, Submission, utcnow
 
 
 def track_verdict(session: Session, *, national_id: str | None, submission_id: int, status: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import jinja2
 
-from intake.models import utcnow
+from intake.store.models import utcnow
 
 LANGS = ("lv", "en")
 

@@ -15,10 +15,18 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from intake.config import Settings, load_settings
-from intake.db import session_scope
 from intake.logs import mask_codes
-from intake.models import MessageStatus, OutboundMessage, utcnow
-from intake.queue import LIVE_STATES, _remove_dead_job, _stranded, get_queue, redis_connection, retry_policy
+from intake.queue.jobs import (
+    ENQUEUE,
+    LIVE,
+    free_job_id,
+    get_queue,
+    owed_jobs,
+    retry_policy,
+)
+from intake.queue.server import redis_connection
+from intake.store.db import session_scope
+from intake.store.models import MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +117,7 @@ def enqueue_messages(settings: Settings, ids, *, connection=None, replace_starte
     count = 0
     for mid in ids:
         job_id = job_id_for(mid)
-        if not _remove_dead_job(queue, job_id, replace_started=replace_started):
+        if not free_job_id(queue, job_id, replace_started=replace_started):
             continue
         queue.enqueue_call(JOB_FUNC, args=(mid,), job_id=job_id, timeout=settings.job_timeout,
                            retry=_retry(settings), result_ttl=3600, description=f"message {mid}")
@@ -161,8 +169,6 @@ def retry_message(settings: Settings, message_id: int) -> bool:
 def reconcile_messages(settings: Settings, *, connection=None) -> int:
     """Enqueue every pending message without a live job (Redis flushed, a worker died mid-send
     and its lease ran out). Returns how many were enqueued."""
-    import datetime as dt
-
     with session_scope(settings) as session:
         rows = session.execute(select(OutboundMessage.id, OutboundMessage.updated_at)
                                .where(OutboundMessage.status == _PENDING).order_by(OutboundMessage.id)).all()
@@ -170,18 +176,10 @@ def reconcile_messages(settings: Settings, *, connection=None) -> int:
         return 0
     conn = connection or redis_connection(settings)
     queue = get_queue(settings, connection=conn)
-    cutoff = utcnow() - dt.timedelta(seconds=settings.lease_seconds)
     count = 0
-    for mid, updated_at in rows:
-        job_id = job_id_for(mid)
-        raw = conn.hget(queue.job_class.key_for(job_id), "status")
-        state = raw.decode() if isinstance(raw, bytes) else raw
-        if state in LIVE_STATES:
-            if not (updated_at < cutoff and _stranded(queue, job_id, state)):
-                continue
-            count += enqueue_messages(settings, [mid], connection=conn, replace_started=True)
-        else:
-            count += enqueue_messages(settings, [mid], connection=conn)
+    for mid, _state, action in owed_jobs(queue, rows, job_id_for, settings.lease_seconds, now=utcnow()):
+        if action != LIVE:
+            count += enqueue_messages(settings, [mid], connection=conn, replace_started=action != ENQUEUE)
     if count:
         log.info("reconcile: %d message(s) enqueued", count)
     return count

@@ -15,7 +15,7 @@ from email.utils import parseaddr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.models import MessageStatus, OutboundMessage, utcnow
+from intake.store.models import MessageStatus, OutboundMessage, utcnow
 
 #: Kinds that answer the sender (the contact-change alarm is not one: it is not counted or held back).
 REPLY_KINDS = ("applied", "rejected", "neutral", "no_form")

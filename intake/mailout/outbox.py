@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Settings
 from intake.mailout import compose
-from intake.models import MessageStatus, OutboundMessage, utcnow
+from intake.store.models import MessageStatus, OutboundMessage, utcnow
 
 
 def sender_address(settings: Settings) -> str:

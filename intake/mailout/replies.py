@@ -31,7 +31,14 @@ from intake.config import Settings
 from intake.mailout import loops, outbox
 from intake.mailout.mask import mask_contact
 from intake.mailout.reason_texts import explain
-from intake.models import ContactAlert, Mail, Profile, ProfileChange, Submission, utcnow
+from intake.store.models import (
+    ContactAlert,
+    Mail,
+    Profile,
+    ProfileChange,
+    Submission,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,7 @@ class MailFacts:
 
     @classmethod
     def load(cls, session: Session, mail_id: int) -> "MailFacts":
-        from intake.mailstore import raw_chunks
+        from intake.store.mails import raw_chunks
 
         mail = session.get(Mail, mail_id)
         if mail is None:

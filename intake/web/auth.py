@@ -34,8 +34,25 @@ import math
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
 from flask_wtf import FlaskForm
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -43,7 +60,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from intake import metrics
-from intake.models import AuditEvent, User, utcnow
+from intake.store.models import AuditEvent, User, utcnow
 from intake.web import sessions, throttle
 from intake.web.db import db
 

@@ -4,7 +4,7 @@ Every route needs a signed-in staff member (:func:`intake.web.auth.requires`);
 every state change is a POST with a CSRF token and writes an audit event in the
 same transaction. Nothing is deleted. Personal codes are shown to staff but
 never written to a log. Clearing as suspected fraud takes two supervisors (four
-eyes): the first asks, a second approves or declines (:class:`intake.models.FraudClearance`).
+eyes): the first asks, a second approves or declines (:class:`intake.store.models.FraudClearance`).
 Pages that show something still waiting for a verdict refresh themselves (a meta
 refresh, so the CSP can keep ``script-src 'none'``).
 """
@@ -14,7 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -30,14 +41,29 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from forms.identity import parse_national_id
 from intake import metrics
-from intake.db import session_factory, session_scope
-from intake.mailstore import raw_chunks
-from intake.models import WAITING, FraudClearance, Mail, Status, Submission, User, utcnow
-from intake.trust_status import freshness
+from intake.store.db import session_factory, session_scope
+from intake.store.mails import raw_chunks
+from intake.store.models import (
+    WAITING,
+    FraudClearance,
+    Mail,
+    Status,
+    Submission,
+    User,
+    utcnow,
+)
+from intake.trust.status import freshness
 from intake.web import chart, evidence, queries, render, sessions
 from intake.web import customers as customers_q
-from intake.web.auth import (MIN_PASSWORD, ROLES, audit, check_password_policy, check_user_name, hash_password,
-                             requires)
+from intake.web.auth import (
+    MIN_PASSWORD,
+    ROLES,
+    audit,
+    check_password_policy,
+    check_user_name,
+    hash_password,
+    requires,
+)
 from intake.web.db import db, settings
 from intake.web.filters import ROLE_LABELS, outcome_label, role_label
 

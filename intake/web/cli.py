@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from intake.db import store_command
+from intake.store.db import store_command
 
 
 @click.command("web")
@@ -63,11 +63,9 @@ def add_command(settings, name: str, role: str, password_stdin: bool) -> None:
     """Create a staff account NAME with ROLE (the password is asked for, never an argument)."""
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from intake.models import AuditEvent, User
-    from intake.web.auth import hash_password
-
-    from intake.web.auth import check_user_name
+    from intake.store.db import session_scope
+    from intake.store.models import AuditEvent, User
+    from intake.web.auth import check_user_name, hash_password
 
     name = name.strip()
     problem = check_user_name(name)
@@ -88,8 +86,8 @@ def list_command(settings) -> None:
     """List staff accounts."""
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from intake.models import User
+    from intake.store.db import session_scope
+    from intake.store.models import User
 
     with session_scope(settings) as session:
         for user in session.scalars(select(User).order_by(User.name)):
@@ -102,8 +100,8 @@ def list_command(settings) -> None:
 def _change(settings, name: str, action: str, *, end_sessions: bool = False, **values) -> None:
     from sqlalchemy import select
 
-    from intake.db import session_scope
-    from intake.models import AuditEvent, User
+    from intake.store.db import session_scope
+    from intake.store.models import AuditEvent, User
     from intake.web import sessions
 
     with session_scope(settings) as session:

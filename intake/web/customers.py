@@ -17,7 +17,14 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session, joinedload, load_only
 
 from forms.identity import parse_national_id
-from intake.models import ContactAlert, Mail, OutboundMessage, Profile, ProfileChange, Submission
+from intake.store.models import (
+    ContactAlert,
+    Mail,
+    OutboundMessage,
+    Profile,
+    ProfileChange,
+    Submission,
+)
 from intake.web.messages import contact_mark, messages_for_customer
 
 SEARCH_LIMIT = 50

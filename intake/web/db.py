@@ -6,7 +6,7 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from intake.config import Settings
-from intake.db import session_factory
+from intake.store.db import session_factory
 
 
 def settings() -> Settings:

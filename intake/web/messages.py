@@ -14,8 +14,17 @@ import datetime as dt
 import hmac
 import logging
 
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
@@ -23,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from forms.identity import parse_national_id
 from intake.mailout.replies import recently_changed
-from intake.models import ContactAlert, MessageStatus, OutboundMessage, utcnow
+from intake.store.models import ContactAlert, MessageStatus, OutboundMessage, utcnow
 from intake.web.auth import audit, requires
 from intake.web.db import db, settings
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import text
 
 from intake.web.db import db, settings

@@ -1,9 +1,9 @@
 """The back office's read queries. Indexed columns only; document bytes never loaded.
 
-- the rejects queue filters with :func:`intake.submissions.submission_conditions` on
+- the rejects queue filters with :func:`intake.store.submissions.submission_conditions` on
   ``status`` / ``received_at`` / ``main_reason`` and pages in two steps (ids from the index,
-  then 50 rows: :func:`intake.submissions.page_ids`); its counts per reason are one GROUP BY
-  from ``ix_submissions_status_reason_received`` (:func:`intake.submissions.reason_counts`),
+  then 50 rows: :func:`intake.store.submissions.page_ids`); its counts per reason are one GROUP BY
+  from ``ix_submissions_status_reason_received`` (:func:`intake.store.submissions.reason_counts`),
   and the total is their sum (no second scan);
 - ``Submission.content``, ``Submission.report`` and ``Mail.raw`` stay in the
   database for lists (``load_only``); the detail page defers the bytes.
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only
 
-from intake import submissions
-from intake.models import WAITING, AuditEvent, Mail, Profile, Status, Submission
+from intake.store import submissions
+from intake.store.models import WAITING, AuditEvent, Mail, Profile, Status, Submission
 from intake.web.filters import local_zone
 
 PAGE_SIZE = 50

@@ -16,7 +16,7 @@ import secrets
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from intake.models import StaffSession, User, utcnow
+from intake.store.models import StaffSession, User, utcnow
 
 #: A session ends this long after sign-in, however busy.
 ABSOLUTE_LIFETIME = dt.timedelta(hours=8)

@@ -33,13 +33,18 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.config import Settings
-from intake.db import session_scope, store_command
-from intake.locks import DEFAULT_TTL, LockLost, MailboxLock
-from intake.mailparse import ParsedMail, parse_mail
-from intake.mailstore import MailLocationConflict, known_uids, note_poll, record_mail
+from intake.mailin.locks import DEFAULT_TTL, LockLost, MailboxLock
+from intake.mailin.parse import ParsedMail, parse_mail
+from intake.mailin.record import (
+    MailLocationConflict,
+    known_uids,
+    note_poll,
+    record_mail,
+)
+from intake.mailin.sources import SOURCE_ERRORS, MailSource, source_from_settings
 from intake.mailout.jobs import enqueue_after_commit
 from intake.mailout.replies import for_intake_rejects
-from intake.sources import SOURCE_ERRORS, MailSource, source_from_settings
+from intake.store.db import session_scope, store_command
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis

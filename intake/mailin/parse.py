@@ -6,7 +6,7 @@ the mail's bytes or a seekable binary file (the poller's copy on disk), read in 
 
 Memory: a mail may carry ten 20 MB PDFs. The stdlib parser would hold every body as
 text and we would hold every decoded PDF, about three times the mail. So base64 bodies
-larger than ``spool_threshold`` (1 MiB) are not kept by the parser: ``intake.mailspool``
+larger than ``spool_threshold`` (1 MiB) are not kept by the parser: ``intake.mailin.spool``
 hooks the stdlib parser so that such a body's lines go to an anonymous temporary file
 (unlinked at once: nothing stays on disk, even after SIGKILL), decoded as they arrive,
 and the ``PdfPart`` reads its bytes from that file (``data``, ``chunks()``) until
@@ -58,7 +58,13 @@ from email import policy
 from email.message import Message
 from typing import BinaryIO
 
-from intake.mailspool import FEED_BYTES, SPOOL_ATTR, Decoded, SpoolFailed, SpoolingParser
+from intake.mailin.spool import (
+    FEED_BYTES,
+    SPOOL_ATTR,
+    Decoded,
+    SpoolFailed,
+    SpoolingParser,
+)
 from verify.container import declares_container, sniff_container
 
 log = logging.getLogger(__name__)
@@ -535,7 +541,10 @@ class _Walker:
 
     @staticmethod
     def _boundary_lost(part: Message) -> bool:
-        from email.errors import MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
+        from email.errors import (
+            MultipartInvariantViolationDefect,
+            StartBoundaryNotFoundDefect,
+        )
 
         return any(isinstance(d, (StartBoundaryNotFoundDefect, MultipartInvariantViolationDefect)) for d in part.defects)
 
@@ -729,7 +738,7 @@ def parse_mail(raw: bytes | BinaryIO, max_part_bytes: int, *, spool_threshold: i
 
     ``raw`` is the mail's bytes or a seekable binary file, read from offset 0 in slices and left
     open. Base64 bodies larger than ``spool_threshold`` bytes are decoded into anonymous temporary
-    files instead of memory (``intake.mailspool``); the result is the same either way. Close the
+    files instead of memory (``intake.mailin.spool``); the result is the same either way. Close the
     result (or use it as a context manager) to release the files.
     """
     try:

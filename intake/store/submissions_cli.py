@@ -7,9 +7,15 @@ import json
 
 import click
 
-from intake.db import session_scope, store_command
-from intake.submissions import (STATUSES, count_submissions, list_submissions, reason_counts, status_counts,
-                                submission_json)
+from intake.store.db import session_scope, store_command
+from intake.store.submissions import (
+    STATUSES,
+    count_submissions,
+    list_submissions,
+    reason_counts,
+    status_counts,
+    submission_json,
+)
 
 
 class _Moment(click.ParamType):

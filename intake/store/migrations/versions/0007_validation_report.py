@@ -8,8 +8,8 @@ Revision ID: 0007
 Revises: 0003
 Create Date: 2026-11-25 16:20:00
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0007'
 down_revision = '0006'

@@ -28,19 +28,20 @@ import click
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.db import session_scope, store_command
 from intake.mailout.jobs import reconcile_messages
-from intake.models import WAITING, Status, Submission, utcnow
-from intake.queue import (
+from intake.queue.jobs import (
+    ENQUEUE,
+    LIVE,
     LIVE_STATES,
     TRANSIENT_ERRORS,
-    _job_status,
-    _stranded,
-    enqueue_submission,
     get_queue,
-    job_id_for,
-    redis_connection,
+    job_state,
+    owed_jobs,
 )
+from intake.queue.server import redis_connection
+from intake.queue.submissions import enqueue_submission, job_id_for
+from intake.store.db import session_scope, store_command
+from intake.store.models import WAITING, Status, Submission, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -76,38 +77,22 @@ def reconcile(settings: Settings, *, connection=None) -> int:
         return 0
     conn = conn or redis_connection(settings)
     queue = get_queue(settings, connection=conn)
-    cutoff = utcnow() - dt.timedelta(seconds=settings.lease_seconds)
+    status_of = {sid: status for sid, status, _updated in rows}
     enqueued = 0
-    for start in range(0, len(rows), _BATCH):
-        batch = rows[start:start + _BATCH]
-        with conn.pipeline(transaction=False) as pipe:
-            for sid, _status, _updated in batch:
-                pipe.hget(queue.job_class.key_for(job_id_for(sid)), "status")
-            states = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
-        for (sid, status, updated_at), job_state in zip(batch, states):
-            expired = updated_at is None or updated_at < cutoff
-            replace_started = False
-            if job_state is None or job_state not in LIVE_STATES:
-                why = "no job" if job_state is None else f"job {job_state}"
-            elif expired and _stranded(queue, job_id_for(sid), job_state):
-                # started by a worker that died, or popped off the queue by one: stranded. A live
-                # queued job in a long queue stays (the queue still holds it); a live started one
-                # cannot outlast the lease (lease_seconds > job_timeout).
-                why, replace_started = f"lease expired, job {job_state}", True
-            elif status == Status.received.value and job_state in LIVE_STATES:
-                # enqueued, but the poller did not get to mark it: just mark it
-                why = None
+    for sid, job, action in owed_jobs(queue, [(sid, updated) for sid, _status, updated in rows], job_id_for,
+                                      settings.lease_seconds, now=utcnow(), batch=_BATCH):
+        status = status_of[sid]
+        if action == LIVE:
+            if status == Status.received.value:  # enqueued, but the poller did not get to mark it
                 enqueue_submission(settings, sid, connection=conn)
-            else:
-                why = None
-            if why is None:
-                continue
-            # Check again right before acting: the job may have moved meanwhile.
-            if not replace_started and _job_status(conn, job_id_for(sid)) in LIVE_STATES:
-                continue
-            enqueue_submission(settings, sid, connection=conn, replace_started=replace_started)
-            enqueued += 1
-            log.info("reconcile: submission %s (%s, %s) enqueued again", sid, status, why)
+            continue
+        # Check again right before acting: the job may have moved meanwhile.
+        if action == ENQUEUE and job_state(conn, job_id_for(sid)) in LIVE_STATES:
+            continue
+        enqueue_submission(settings, sid, connection=conn, replace_started=action != ENQUEUE)
+        enqueued += 1
+        why = "no job" if job is None else (f"job {job}" if action == ENQUEUE else f"lease expired, job {job}")
+        log.info("reconcile: submission %s (%s, %s) enqueued again", sid, status, why)
     if enqueued:
         log.info("reconcile: %d submission(s) enqueued", enqueued)
     return enqueued

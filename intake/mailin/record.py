@@ -1,4 +1,4 @@
-"""Record one mail and its PDFs in the system of record.
+"""Record one mail and its PDFs in the system of record (read back with :mod:`intake.store.mails`).
 
 ``record_mail`` writes, in the caller's transaction:
 
@@ -28,14 +28,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from typing import BinaryIO, Callable, Collection, Iterator
+from typing import BinaryIO, Callable, Collection
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake.mailparse import ParsedMail, raw_slices
-from intake.models import AuditEvent, Mail, MailboxState, MailRawChunk, Status, Submission, utcnow
+from intake.mailin.parse import ParsedMail, raw_slices
+from intake.store.mails import RAW_CHUNK
+from intake.store.models import (
+    AuditEvent,
+    Mail,
+    MailboxState,
+    MailRawChunk,
+    Status,
+    Submission,
+    utcnow,
+)
 from verify.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -49,38 +58,12 @@ class MailLocationConflict(RuntimeError):
     """Another mail is already recorded at this mailbox/folder/UIDVALIDITY/UID: the server broke the IMAP rules."""
 
 
-#: Size of one ``MailRawChunk``.
-RAW_CHUNK = 1 << 20
-
-
 def message_key(raw: bytes | BinaryIO) -> str:
     """SHA-256 of the raw message (bytes, or a seekable binary file read from its start)."""
     digest = hashlib.sha256()
     for chunk in raw_slices(raw, RAW_CHUNK):
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def raw_chunks(session: Session, mail: Mail | int) -> Iterator[bytes]:
-    """A recorded mail's raw bytes, a slice at a time (mails from before schema 0003: one slice)."""
-    mail_id = mail if isinstance(mail, int) else mail.id
-    old = session.scalar(select(Mail.raw).where(Mail.id == mail_id))
-    if old is not None:
-        yield old
-        return
-    seq = 0
-    while True:  # one slice per query: never more than one in memory, whatever the driver buffers
-        data = session.scalar(select(MailRawChunk.data).where(MailRawChunk.mail_id == mail_id,
-                                                              MailRawChunk.seq == seq))
-        if data is None:
-            return
-        yield data
-        seq += 1
-
-
-def raw_bytes(session: Session, mail: Mail | int) -> bytes:
-    """A recorded mail's raw bytes, whole (for small mails and tests; large ones: :func:`raw_chunks`)."""
-    return b"".join(raw_chunks(session, mail))
 
 
 def _reject(submission: Submission, reason: Reason, now: dt.datetime) -> None:

@@ -1,9 +1,9 @@
-"""Alembic environment: run against the connection handed over by intake.db, or the URL."""
+"""Alembic environment: run against the connection handed over by intake.store.db, or the URL."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from intake.models import Base
+from intake.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

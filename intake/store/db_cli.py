@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from intake.config import load_settings
-from intake.db import reachable, schema_status, store_errors, upgrade
+from intake.store.db import reachable, schema_status, store_errors, upgrade
 
 
 @click.group()

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from intake.config import Settings, load_settings
-from intake.trust_status import freshness, snapshot_dir
+from intake.trust.status import freshness, snapshot_dir
 
 
 def _settings() -> Settings:

@@ -2,7 +2,7 @@
 
 Nothing is ever deleted. A submission's bytes live here (never in Redis); a
 profile change keeps the submission that caused it, and so the signed PDF.
-Schema changes go through Alembic (``intake/migrations``).
+Schema changes go through Alembic (``intake/store/migrations``).
 """
 
 from __future__ import annotations

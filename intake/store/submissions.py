@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
-from intake.models import Status, Submission
+from intake.store.models import Status, Submission
 
 #: Every status, in the order a submission moves through them.
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
