@@ -61,6 +61,14 @@ class Settings:
     max_pages: int = 50
     decision_timeout: float = 30.0
     max_part_bytes: int = 25 * 1024 * 1024
+    #: Structural limits of one decision (verify.policy.Policy, the same defaults; beyond them too_large).
+    max_objects: int = 20_000
+    max_xref_entries: int = 50_000
+    max_revisions: int = 32
+    max_fields: int = 1000
+    max_signatures: int = 16
+    #: Address space one decision may add to its worker process (RLIMIT_AS); 0 turns the ceiling off.
+    max_memory_mb: int = 250
     queue_name: str = "docintake"
     job_timeout: int = 120
     job_retries: int = 5

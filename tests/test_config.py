@@ -133,3 +133,17 @@ def test_retry_backoff_from_environment_and_toml(tmp_path):
     for bad in ("", "1,soon", "-1"):
         with pytest.raises(ValueError, match="DOCINTAKE_RETRY_BACKOFF"):
             load_settings(env={**env, "DOCINTAKE_RETRY_BACKOFF": bad})
+
+
+def test_structural_limits_reach_the_workers_policy(tmp_path, pki):
+    """The settings' limits default to the Policy's and a changed one is what the worker decides with."""
+    from verify.policy import Policy
+    from worker.decide import POLICY_LIMITS, policy_for
+
+    defaults = Settings()
+    assert {name: getattr(defaults, name) for name in POLICY_LIMITS} == {name: getattr(Policy(), name)
+                                                                          for name in POLICY_LIMITS}
+    settings = load_settings(env={"DOCINTAKE_DATA_DIR": str(tmp_path), "DOCINTAKE_MAX_FIELDS": "40",
+                                  "DOCINTAKE_MAX_MEMORY_MB": "0"}, trust_lists=pki.trust_lists_path)
+    policy = policy_for(settings)
+    assert (policy.max_fields, policy.max_memory_mb, policy.max_objects) == (40, 0, 20_000)

@@ -17,6 +17,10 @@ _LOCK = threading.Lock()
 _POLICIES: dict[tuple, Any] = {}
 
 
+#: Settings passed to the Policy under their own names (structural limits and the memory ceiling).
+POLICY_LIMITS = ("max_objects", "max_xref_entries", "max_revisions", "max_fields", "max_signatures", "max_memory_mb")
+
+
 def _snapshot_stamp(path) -> int | None:
     try:
         return (path / "snapshot.json").stat().st_mtime_ns if path is not None else None
@@ -37,6 +41,7 @@ def _policy_key(settings: Settings) -> tuple:
         settings.max_pdf_bytes,
         settings.max_pages,
         settings.decision_timeout,
+        *(getattr(settings, name) for name in POLICY_LIMITS),
     )
 
 
@@ -59,6 +64,7 @@ def policy_for(settings: Settings):
                 max_bytes=settings.max_pdf_bytes,
                 max_pages=settings.max_pages,
                 timeout=settings.decision_timeout,
+                **{name: getattr(settings, name) for name in POLICY_LIMITS},
             )
             _POLICIES[key] = policy
         return policy
