@@ -165,6 +165,15 @@ def test_messages_page_filters_and_retries_with_csrf_and_audit(app, staff, db, w
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "message_retry"))
     assert event.actor == "clara" and event.detail["message"] == failed_id
 
+    # from the customer's page the clerk comes back to it; a sent message goes out again
+    sent_id = db.scalar(select(OutboundMessage.id).where(OutboundMessage.status == "sent"))
+    response = post(clerk, f"/backoffice/messages/{sent_id}/retry?back=customer",
+                    token_from=f"/backoffice/customers/{NATIONAL_ID}")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/backoffice/customers/{NATIONAL_ID}")
+    db.expire_all()
+    assert db.get(OutboundMessage, sent_id).status == "pending"
+
     from intake.web.messages import messages_for_customer
 
     assert [m.recipient for m in messages_for_customer(db, NATIONAL_ID)] == ["r1@example.lv", "r0@example.lv"]

@@ -103,6 +103,7 @@ def retry(message_id: int):
     if message is None or message.status == MessageStatus.suppressed.value:
         abort(404)
     previous = message.status
+    back = _back(message)
     moved = db().execute(update(OutboundMessage)
                          .where(OutboundMessage.id == message_id, OutboundMessage.status == previous)
                          .values(status=MessageStatus.pending.value, attempts=0, updated_at=utcnow())
@@ -110,7 +111,7 @@ def retry(message_id: int):
     if moved != 1:
         db().rollback()
         flash(_("The message changed meanwhile; nothing was done."), "error")
-        return redirect(url_for("messages.index"), 303)
+        return redirect(back, 303)
     audit(current_user.name, "message_resend" if previous == "sent" else "message_retry", message.submission_id,
           message=message_id, previous_status=previous, kind=message.kind)
     db().commit()
@@ -123,7 +124,15 @@ def retry(message_id: int):
         log.exception("could not enqueue message %s", message_id)
         flash(_("Message %(id)s is marked for sending; the queue is unavailable, it goes when it is back.", id=message_id),
               "warning")
-    return redirect(url_for("messages.index", status=request.args.get("status", "")), 303)
+    return redirect(back, 303)
+
+
+def _back(message: OutboundMessage) -> str:
+    """Where the clerk came from: the message's own customer page (``back=customer``, never a URL
+    taken from the request), else the Messages list with its filter."""
+    if request.args.get("back") == "customer" and message.national_id:
+        return url_for("backoffice.customer", national_id=message.national_id)
+    return url_for("messages.index", status=request.args.get("status", ""))
 
 
 # ---- the fraud team's API ------------------------------------------------------------------------
