@@ -73,6 +73,19 @@ def test_an_idle_session_ends(app, staff, db):
     assert clerk.get("/backoffice/").status_code == 302
 
 
+
+def test_sessions_older_than_the_retention_are_deleted_at_a_later_sign_in(app, staff, db):
+    from intake.web.sessions import RETENTION
+
+    client_for(app, staff["clerk"])
+    old = dt.datetime.now(dt.timezone.utc) - RETENTION - dt.timedelta(days=1)
+    db.execute(update(StaffSession).values(created_at=old, last_seen_at=old))
+    db.commit()
+    client_for(app, staff["clerk"])  # signs in again
+    db.expire_all()
+    assert [row.created_at > old for row in db.scalars(select(StaffSession))] == [True]
+
+
 # ---- 9. the audit table is append-only; views are audited ------------------------------------------
 def test_audit_events_cannot_be_changed_or_deleted(app, staff, db):
     sub = add_submission(db)
@@ -197,6 +210,29 @@ def test_renders_of_different_documents_share_a_bounded_pool(tmp_path):
             tmp_path, f"{i:064x}", lambda: documents[i]))
     assert 1 <= watch.most <= render.SLOTS, watch.most
     assert all(r.error in (None, render.BUSY) for r in results)
+
+
+
+def test_old_page_images_are_pruned_unless_a_view_holds_them(tmp_path):
+    """Page images are of customers' documents: an entry older than KEEP_DAYS goes, lock file and all."""
+    import os
+    import time
+
+    from intake.web import render
+
+    root = render.cache_dir(tmp_path)
+    old, busy, fresh = (f"{n:064x}" for n in (1, 2, 3))
+    for key in (old, busy, fresh):
+        render.rendered(tmp_path, key, lambda: b"not a pdf")  # cached as a failed render
+        assert (root / key / render.MANIFEST).is_file() and (root / f"{key}.lock").is_file()
+    long_ago = time.time() - render.KEEP_DAYS * 86400 - 60
+    for key in (old, busy):
+        os.utime(root / key / render.MANIFEST, (long_ago, long_ago))
+    with render._flock(root / f"{busy}.lock", wait=0) as held:  # a view serving it right now
+        assert held
+        assert render.prune(root, max_age=render.KEEP_DAYS * 86400) == 1
+    assert not (root / old).exists() and not (root / f"{old}.lock").exists()
+    assert (root / busy / render.MANIFEST).is_file() and (root / fresh / render.MANIFEST).is_file()
 
 
 def test_a_failed_or_timed_out_render_is_cached_as_such(tmp_path, monkeypatch):

@@ -16,6 +16,10 @@ Bounds (a 6 KB PDF of huge pages once made ten views start ten renderers using 5
   scale shrinks for a huge page), ``TIMEOUT`` seconds wall clock and CPU;
 - a render that fails or times out is cached as such, like a success: never retried.
 
+The images are of customers' documents, so they do not stay: an entry (and its lock file) not
+rendered for ``KEEP_DAYS`` is removed by the next render that comes along (at most once per
+``PRUNE_EVERY`` seconds per process), unless a view holds its lock at that moment.
+
 Run as ``python -m intake.web.render OUT_DIR MAX_PAGES SCALE`` with the PDF on stdin.
 """
 
@@ -42,6 +46,9 @@ MEMORY_LIMIT = 768 * 1024 * 1024
 SLOTS = 2
 SLOT_WAIT = 10.0
 MANIFEST = "manifest.json"
+KEEP_DAYS = 7
+PRUNE_EVERY = 3600.0
+_last_prune = 0.0
 BUSY = "the server is busy rendering other documents; reload the page in a moment"
 
 
@@ -84,6 +91,7 @@ def rendered(data_dir: Path, key: str, load_pdf) -> Rendered:
                     if data is None:
                         return Rendered(target, 0, 0, "no document stored")
                     _render_into(data, target)
+                    _prune_now_and_then(root)
     info = json.loads(manifest.read_text())
     return Rendered(target, int(info.get("pages", 0)), int(info.get("total", 0)), info.get("error"))
 
@@ -122,6 +130,37 @@ def _slot(root: Path):
             yield None
             return
         time.sleep(0.05)
+
+
+def _prune_now_and_then(root: Path) -> None:
+    global _last_prune
+    if time.monotonic() - _last_prune >= PRUNE_EVERY:
+        _last_prune = time.monotonic()
+        prune(root, max_age=KEEP_DAYS * 86400.0)
+
+
+def prune(root: Path, *, max_age: float) -> int:
+    """Remove cache entries (directory and lock file) older than ``max_age`` seconds whose lock is
+    free; returns how many went. An entry's age is its manifest's, i.e. when it was rendered."""
+    cutoff = time.time() - max_age
+    removed = 0
+    for entry in root.iterdir():
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        manifest = entry / MANIFEST
+        try:
+            if manifest.stat().st_mtime >= cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        lock = root / f"{entry.name}.lock"
+        with _flock(lock, wait=0) as mine:
+            if not mine:  # a view is reading or rendering it right now
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _render_into(data: bytes, target: Path) -> None:

@@ -13,13 +13,15 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from intake.store.models import StaffSession, User, utcnow
 
 #: A session ends this long after sign-in, however busy.
 ABSOLUTE_LIFETIME = dt.timedelta(hours=8)
+#: Ended sessions are kept this long (who was signed in, from where), then deleted at a later sign-in.
+RETENTION = dt.timedelta(days=90)
 #: ``last_seen_at`` is written at most this often (not on every request).
 TOUCH_EVERY = dt.timedelta(seconds=60)
 
@@ -32,6 +34,7 @@ def start(session: Session, user: User, ip: str | None) -> str:
     """A new session for ``user``; returns the token for the cookie (the caller commits)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    session.execute(delete(StaffSession).where(StaffSession.created_at < now - RETENTION))
     session.add(StaffSession(token_hash=_hash(token), user_id=user.id, created_at=now, last_seen_at=now,
                              ip=(ip or "")[:64] or None))
     return token
