@@ -115,6 +115,8 @@ class Settings:
     sms_gateway_token: str = ""
     #: Bearer token of the fraud team's JSON API (/api/contact-alerts); unset: the API answers 404.
     fraud_api_token: str = ""
+    #: Bearer token /metrics asks for; unset: /metrics is open (restrict it at the proxy then).
+    metrics_token: str = ""
 
     # ---- derived -------------------------------------------------------
     @property

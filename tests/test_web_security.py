@@ -297,6 +297,16 @@ def test_signer_mismatch_page_shows_the_forms_identity_and_the_named_customers_p
 
 
 # ---- 3. /metrics tells nobody which user names exist --------------------------------------------------
+def test_metrics_ask_for_their_token_when_one_is_set(web_settings):
+    from intake.web import create_app
+
+    client = create_app(web_settings.with_(metrics_token="scrape-2026")).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    response = client.get("/metrics", headers={"Authorization": "Bearer scrape-2026"})
+    assert response.status_code == 200 and "docintake_" in response.get_data(as_text=True)
+
+
 def test_metrics_login_counts_do_not_tell_names_apart(app, staff):
     import re
 

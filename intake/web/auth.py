@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hmac
 import logging
 import math
 import re
@@ -192,6 +193,12 @@ def audit(actor: str, action: str, submission_id: int | None = None, **detail) -
 class LoginForm(FlaskForm):
     name = StringField("User name", validators=[DataRequired(), Length(max=100)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+def bearer_matches(token: str) -> bool:
+    """The request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 def safe_next(target: str | None) -> str:

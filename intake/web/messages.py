@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import logging
 
 from flask import (
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 from forms.identity import parse_national_id
 from intake.mailout.replies import recently_changed
 from intake.store.models import ContactAlert, MessageStatus, OutboundMessage, utcnow
-from intake.web.auth import audit, requires
+from intake.web.auth import audit, bearer_matches, requires
 from intake.web.db import db, settings
 
 log = logging.getLogger(__name__)
@@ -140,8 +139,7 @@ def _authorised() -> None:
     token = settings().fraud_api_token
     if not token:
         abort(404)
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if not bearer_matches(token):
         abort(401)
 
 

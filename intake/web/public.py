@@ -17,6 +17,7 @@ from flask import (
 )
 from sqlalchemy import text
 
+from intake.web.auth import bearer_matches
 from intake.web.db import db, settings
 
 bp = Blueprint("public", __name__)
@@ -106,6 +107,9 @@ def healthz():
 def metrics_view():
     from intake import metrics
 
+    token = settings().metrics_token
+    if token and not bearer_matches(token):
+        abort(401)
     body, content_type = metrics.exposition(settings())
     response = Response(body, content_type=content_type)
     response.headers["Cache-Control"] = "no-store"
