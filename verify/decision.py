@@ -370,6 +370,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
             return
         reader = _open(data, policy, state, state.signature_only)
         signed = judge_signature(reader, data, policy, now, state)
+        _no_orphans_after(reader, signed)
         if not state.signature_only:
             _form_and_binding(data, reader, signed, policy, state)
         state.complete = True
@@ -430,13 +431,26 @@ _READER_CLASS = None
 
 def _reader_class():
     """pyHanko's reader, reading a trailer ``/Encrypt null`` as the absent key it is (ISO 32000-2
-    7.3.7: a dictionary entry whose value is null is equivalent to an absent entry)."""
+    7.3.7: a dictionary entry whose value is null is equivalent to an absent entry), and tolerating
+    orphaned generations (``verify.generations``: refused after the signed revision, and no
+    reachable reference may name another generation than the live one)."""
     global _READER_CLASS
     if _READER_CLASS is None:
         from pyhanko.pdf_utils import generic
         from pyhanko.pdf_utils.reader import PdfFileReader
 
+        from verify.generations import orphans_tolerated
+
         class Reader(PdfFileReader):
+            #: (revision, object number, generation) of objects re-written in a generation never
+            #: freed (poppler's incremental save; verify.generations), which strict pyHanko refuses
+            orphaned_generations: list[tuple[int, int, int]] = []
+
+            def __init__(self, *args, **kwargs):
+                with orphans_tolerated() as orphans:
+                    super().__init__(*args, **kwargs)
+                self.orphaned_generations = orphans
+
             @property
             def encrypt_dict(self):
                 try:
@@ -451,6 +465,22 @@ def _reader_class():
 
         _READER_CLASS = Reader
     return _READER_CLASS
+
+
+def _no_orphans_after(reader, signed: Signed | None) -> None:
+    """An object re-written in a generation never freed is tolerated up to the signed revision
+    (the one the form is read from, where every reference to it is checked); after it, a revision
+    may only add validation data and timestamps, and pyHanko's diff analysis assumes consistent
+    generations."""
+    last = reader.xrefs.total_revisions - 1
+    signed_revision = last if signed is None or signed.revision is None else signed.revision
+    later = sorted({idnum for revision, idnum, _ in reader.orphaned_generations if revision > signed_revision})
+    if later:
+        raise _Reject(Reason(
+            "malformed_pdf", None,
+            f"a revision after the signature re-writes object(s) {', '.join(map(str, later[:3]))} "
+            "in a generation that was never freed",
+        ))
 
 
 def _looks_encrypted(data: bytes) -> bool:
@@ -586,11 +616,14 @@ def _integrity_failed(state: _State) -> bool:
 def _one_reading(reader, signed: Signed | None, pdf, policy: Policy) -> tuple[str, str] | None:
     """``verify.one_reading``: pdfplumber's document holds what pyHanko's signed revision holds."""
     from forms.strict_reading import RecoveryRefused
+    from verify.generations import TooManyObjects
     from verify.one_reading import TooManyFields, disagreement
 
     try:
-        problem = disagreement(reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields)
-    except TooManyFields as exc:
+        problem = disagreement(
+            reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields, policy.max_objects
+        )
+    except (TooManyFields, TooManyObjects) as exc:
         return "too_large", str(exc)
     except RecoveryRefused as exc:
         return "malformed_pdf", f"the signed revision can only be read by recovering it: {exc}"
