@@ -433,15 +433,17 @@ def _reader_class():
     """pyHanko's reader, reading a trailer ``/Encrypt null`` as the absent key it is (ISO 32000-2
     7.3.7: a dictionary entry whose value is null is equivalent to an absent entry), and tolerating
     orphaned generations (``verify.generations``: refused after the signed revision, and no
-    reachable reference may name another generation than the live one)."""
+    reachable reference may name another generation than the live one), reading object streams
+    in linear time (``verify.object_streams``)."""
     global _READER_CLASS
     if _READER_CLASS is None:
         from pyhanko.pdf_utils import generic
         from pyhanko.pdf_utils.reader import PdfFileReader
 
         from verify.generations import orphans_tolerated
+        from verify.object_streams import IndexedObjectStreams
 
-        class Reader(PdfFileReader):
+        class Reader(IndexedObjectStreams, PdfFileReader):
             #: (revision, object number, generation) of objects re-written in a generation never
             #: freed (poppler's incremental save; verify.generations), which strict pyHanko refuses
             orphaned_generations: list[tuple[int, int, int]] = []

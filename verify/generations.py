@@ -45,12 +45,12 @@ def _orphans(sections: list) -> list[tuple[int, int, int]]:
     freed_before: list[dict[int, int]] = []
     for revision, section in enumerate(sections):
         data = section.xref_data
+        if data.hybrid is not None:  # pyHanko checks a section after its own hybrid stream
+            freed_before.append(data.hybrid.xref_data.freed)
         for idnum, (generation, _) in data.standard_xrefs.items():
             if generation > 0 and not any(freed.get(idnum) == generation for freed in freed_before):
                 found.append((revision, idnum, generation))
         freed_before.append(data.freed)
-        if data.hybrid is not None:
-            freed_before.append(data.hybrid.xref_data.freed)
     return found
 
 
