@@ -8,7 +8,9 @@ Steps (reasons in ``verify.reasons`` order):
 
 1. the file: size (``too_large``), ``%PDF-`` header (``not_pdf``), objects, xref entries,
    revisions and fields counted in the raw bytes (``verify.limits``, ``too_large``), strict
-   parse with pyHanko (``malformed_pdf``), ``/Encrypt`` (``encrypted_pdf``, owner-password
+   parse with pyHanko (``malformed_pdf``; objects re-written in a generation never freed, as
+   poppler saves them, are tolerated up to the signed revision: ``verify.generations``),
+   ``/Encrypt`` (``encrypted_pdf``, owner-password
    only included; ``/Encrypt null`` is absent), page count (``too_large``);
 2. the signature: the one in ``customer_signature``, else the earliest one
    (``unsigned`` if none); integrity and signature value (``signature_invalid``);
@@ -23,7 +25,8 @@ Steps (reasons in ``verify.reasons`` order):
    against ``policy.min_level`` (below it: ``signature_invalid``, see README);
 3. the form, read from the bytes of the signed revision only, with pdfplumber once, which
    never recovers a damaged file (``forms.strict_reading``) and must hold the objects pyHanko
-   holds for that revision (``verify.one_reading``; ``malformed_pdf``), then
+   holds for that revision, every reachable reference leading to the same object in both
+   (``verify.one_reading``, ``verify.generations``; ``malformed_pdf``), then
    (``unknown_form``, ``field_missing``, ``field_invalid`` from forms.rules); the bank's blank,
    only filled in, each field showing its value (``form_altered``, ``appearance_mismatch``,
    verify.as_seen);
