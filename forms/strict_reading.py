@@ -9,7 +9,12 @@ document than the one the signature validator saw:
   file with an unreferenced object stream peaked at 2.1 GB);
 * a broken ``/Prev`` section leaves the newer sections read and the older ones missing;
 * an object that does not parse at its offset is looked up in the next (older) xref section;
-* an offset pointing at another object number is "repaired" by reading on to the next ``obj``.
+* an offset pointing at another object number is "repaired" by reading on to the next ``obj``;
+* an object header naming another generation than its xref entry is read all the same.
+
+pdfminer also drops the generation of every reference (``38 0 R`` is object 38, whatever its
+generation): ``verify.generations`` checks, before anything is read, that every reachable
+reference leads where pyHanko's does.
 
 :class:`StrictPDFDocument` turns each of those into :class:`RecoveryRefused` before anything is
 read, and pdfplumber is made to build its documents with it (:func:`install`), so no recovery
@@ -66,11 +71,23 @@ class StrictPDFDocument(PDFDocument):
             raise RecoveryRefused(f"object {objid} is not at the offset its xref entry gives") from exc
         if objid1 != objid or kwd is not self.KEYWORD_OBJ:
             raise RecoveryRefused(f"object {objid} is not at the offset its xref entry gives")
+        if _genno != self._live_generation(objid):
+            # pyHanko refuses an object whose header names another generation than its entry
+            raise RecoveryRefused(f"object {objid}'s header names another generation than its xref entry")
         try:
             (_, obj) = parser.nextobject()
         except (PSEOF, PDFSyntaxError) as exc:
             raise RecoveryRefused(f"object {objid} cannot be parsed: {type(exc).__name__}") from exc
         return obj
+
+    def _live_generation(self, objid: int) -> int | None:
+        """The generation of the newest xref entry of ``objid`` (the one ``getobj`` reads)."""
+        for xref in self.xrefs:
+            try:
+                return xref.get_pos(objid)[2]
+            except KeyError:
+                continue
+        return None
 
     def _getobj_objstm(self, stream, index: int, objid: int) -> object:
         try:

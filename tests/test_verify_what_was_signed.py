@@ -229,8 +229,8 @@ def test_fields_compared_between_the_two_parsers(signed_form, trust_policy):
     reader = PdfFileReader(io.BytesIO(data), strict=True)
     signed_rev = reader.embedded_regular_signatures[0].signed_revision
     with pdfplumber.open(io.BytesIO(data)) as pdf:
-        assert disagreement(reader, signed_rev, pdf.doc, 500) is None
-        assert "revision" in disagreement(reader, 0, pdf.doc, 500)
+        assert disagreement(reader, signed_rev, pdf.doc, 500, 5000) is None
+        assert "revision" in disagreement(reader, 0, pdf.doc, 500, 5000)
 
 
 # -- one identity --------------------------------------------------------------------------------

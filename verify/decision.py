@@ -8,7 +8,9 @@ Steps (reasons in ``verify.reasons`` order):
 
 1. the file: size (``too_large``), ``%PDF-`` header (``not_pdf``), objects, xref entries,
    revisions and fields counted in the raw bytes (``verify.limits``, ``too_large``), strict
-   parse with pyHanko (``malformed_pdf``), ``/Encrypt`` (``encrypted_pdf``, owner-password
+   parse with pyHanko (``malformed_pdf``; objects re-written in a generation never freed, as
+   poppler saves them, are tolerated up to the signed revision: ``verify.generations``),
+   ``/Encrypt`` (``encrypted_pdf``, owner-password
    only included; ``/Encrypt null`` is absent), page count (``too_large``);
 2. the signature: the one in ``customer_signature``, else the earliest one
    (``unsigned`` if none); integrity and signature value (``signature_invalid``);
@@ -23,7 +25,8 @@ Steps (reasons in ``verify.reasons`` order):
    against ``policy.min_level`` (below it: ``signature_invalid``, see README);
 3. the form, read from the bytes of the signed revision only, with pdfplumber once, which
    never recovers a damaged file (``forms.strict_reading``) and must hold the objects pyHanko
-   holds for that revision (``verify.one_reading``; ``malformed_pdf``), then
+   holds for that revision, every reachable reference leading to the same object in both
+   (``verify.one_reading``, ``verify.generations``; ``malformed_pdf``), then
    (``unknown_form``, ``field_missing``, ``field_invalid`` from forms.rules); the bank's blank,
    only filled in, each field showing its value (``form_altered``, ``appearance_mismatch``,
    verify.as_seen);
@@ -370,6 +373,7 @@ def _run_pipeline(data: bytes, policy: Policy, now: _dt.datetime, state: _State)
             return
         reader = _open(data, policy, state, state.signature_only)
         signed = judge_signature(reader, data, policy, now, state)
+        _no_orphans_after(reader, signed)
         if not state.signature_only:
             _form_and_binding(data, reader, signed, policy, state)
         state.complete = True
@@ -430,13 +434,28 @@ _READER_CLASS = None
 
 def _reader_class():
     """pyHanko's reader, reading a trailer ``/Encrypt null`` as the absent key it is (ISO 32000-2
-    7.3.7: a dictionary entry whose value is null is equivalent to an absent entry)."""
+    7.3.7: a dictionary entry whose value is null is equivalent to an absent entry), and tolerating
+    orphaned generations (``verify.generations``: refused after the signed revision, and no
+    reachable reference may name another generation than the live one), reading object streams
+    in linear time (``verify.object_streams``)."""
     global _READER_CLASS
     if _READER_CLASS is None:
         from pyhanko.pdf_utils import generic
         from pyhanko.pdf_utils.reader import PdfFileReader
 
-        class Reader(PdfFileReader):
+        from verify.generations import orphans_tolerated
+        from verify.object_streams import IndexedObjectStreams
+
+        class Reader(IndexedObjectStreams, PdfFileReader):
+            #: (revision, object number, generation) of objects re-written in a generation never
+            #: freed (poppler's incremental save; verify.generations), which strict pyHanko refuses
+            orphaned_generations: list[tuple[int, int, int]] = []
+
+            def __init__(self, *args, **kwargs):
+                with orphans_tolerated() as orphans:
+                    super().__init__(*args, **kwargs)
+                self.orphaned_generations = orphans
+
             @property
             def encrypt_dict(self):
                 try:
@@ -451,6 +470,22 @@ def _reader_class():
 
         _READER_CLASS = Reader
     return _READER_CLASS
+
+
+def _no_orphans_after(reader, signed: Signed | None) -> None:
+    """An object re-written in a generation never freed is tolerated up to the signed revision
+    (the one the form is read from, where every reference to it is checked); after it, a revision
+    may only add validation data and timestamps, and pyHanko's diff analysis assumes consistent
+    generations."""
+    last = reader.xrefs.total_revisions - 1
+    signed_revision = last if signed is None or signed.revision is None else signed.revision
+    later = sorted({idnum for revision, idnum, _ in reader.orphaned_generations if revision > signed_revision})
+    if later:
+        raise _Reject(Reason(
+            "malformed_pdf", None,
+            f"a revision after the signature re-writes object(s) {', '.join(map(str, later[:3]))} "
+            "in a generation that was never freed",
+        ))
 
 
 def _looks_encrypted(data: bytes) -> bool:
@@ -586,11 +621,14 @@ def _integrity_failed(state: _State) -> bool:
 def _one_reading(reader, signed: Signed | None, pdf, policy: Policy) -> tuple[str, str] | None:
     """``verify.one_reading``: pdfplumber's document holds what pyHanko's signed revision holds."""
     from forms.strict_reading import RecoveryRefused
+    from verify.generations import TooManyObjects
     from verify.one_reading import TooManyFields, disagreement
 
     try:
-        problem = disagreement(reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields)
-    except TooManyFields as exc:
+        problem = disagreement(
+            reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields, policy.max_objects
+        )
+    except (TooManyFields, TooManyObjects) as exc:
         return "too_large", str(exc)
     except RecoveryRefused as exc:
         return "malformed_pdf", f"the signed revision can only be read by recovering it: {exc}"

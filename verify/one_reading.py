@@ -7,10 +7,13 @@ them cannot read, an object number defined twice, an offset that points elsewher
 what both hold for the signed revision:
 
 * the number of revisions (xref sections; a hybrid file's ``/XRefStm`` belongs to its section);
+* where every reference reachable from the trailer leads: the same object, or none, in both
+  parsers' xref sections (``verify.generations``: pdfminer ignores generations, pyHanko does not);
 * every field's fully qualified name and the object number of its dictionary;
 * every field's ``/V``, as bytes, names, numbers, references and arrays of them.
 
-Any difference is ``malformed_pdf``. The walk is bounded by ``max_fields`` (``too_large``).
+Any difference is ``malformed_pdf``. The walks are bounded by ``max_fields`` and ``max_objects``
+(``too_large``).
 """
 
 from __future__ import annotations
@@ -128,13 +131,18 @@ def _pdfminer_revisions(doc) -> int:
     return len(doc.xrefs) - hybrids
 
 
-def disagreement(reader, revision: int | None, doc, max_fields: int) -> str | None:
+def disagreement(reader, revision: int | None, doc, max_fields: int, max_objects: int) -> str | None:
     """What pyHanko's view of ``revision`` (None: the latest) and pdfminer's ``doc`` disagree on."""
+    from verify.generations import differing_reference
+
     total = reader.xrefs.total_revisions
     last = total - 1 if revision is None else revision
     mine = _pdfminer_revisions(doc)
     if mine != last + 1:
         return f"the field reader sees {mine} revision(s), the signature validator {last + 1}"
+    differing = differing_reference(reader, last, doc, max_objects)
+    if differing:
+        return differing
     ours = _pdfminer_fields(doc, max_fields)  # first: it counts every node against the limit
     view = reader if last == total - 1 else reader.get_historical_resolver(last)
     theirs = _pyhanko_fields(view, max_fields)

@@ -162,7 +162,7 @@ def _describe(state, result: XadesSignature) -> None:
 
 
 def _the_form(container: Container, results: list[XadesSignature], policy: Policy, now, state) -> None:
-    from verify.decision import _form_and_binding, _open, _Reject, _State
+    from verify.decision import _form_and_binding, _no_orphans_after, _open, _Reject, _State
     from verify.signature import Signed
     from verify.signature import judge as judge_signature
 
@@ -181,6 +181,7 @@ def _the_form(container: Container, results: list[XadesSignature], policy: Polic
             state.add(reason.code, f"the PDF's own signature: {reason.message}")
         if signed is None or signed.revision_bytes is None:
             return
+        _no_orphans_after(reader, signed)
         revision_bytes, revision = signed.revision_bytes, signed.revision
     certs = [r.cert for r in results if r.cert is not None]
     if not certs:
