@@ -529,3 +529,15 @@ def test_personal_codes_masked_in_logs(caplog, signed_form, trust_policy):
     text = caplog.text + "".join(str(r.exc_info) for r in caplog.records)
     assert "Validation error" in caplog.text or caplog.records  # pyHanko did log about the certificate
     assert "320000-12345" not in text and "32000012345" not in text
+
+
+def test_person_names_redacted_in_library_logs(caplog, signed_form, trust_policy, person_for):
+    """pyHanko names the signer's certificate in its warnings; a person's name is personal data."""
+    person = person_for(None, "expired")
+    data = signed_form(variant="expired")
+    with caplog.at_level(logging.DEBUG):
+        decide(data, trust_policy)
+    library = [r.getMessage() for r in caplog.records if r.name.split(".")[0].startswith("pyhanko")]
+    assert any("Surname: (redacted)" in m for m in library), library  # pyHanko did name the signer
+    text = "\n".join(library)
+    assert all(part.upper() not in text.upper() for part in person.name.split()), text

@@ -147,6 +147,18 @@ class _State:
 # tracebacks whose text repeats them. Their records are masked before any handler sees them.
 
 
+#: A natural person's name as asn1crypto's ``Name.human_friendly`` writes it (pyHanko's "cert
+#: context", path-building errors). A person's certificate has a given name or a surname; a CA's
+#: has neither, so CA names stay readable for the operator.
+_PERSON_NAME = re.compile(r"\b(Given Name|Surname|Common Name|Pseudonym): [^,\]\n]*")
+
+
+def _redact_person_names(message: str) -> str:
+    if "Given Name: " not in message and "Surname: " not in message:
+        return message
+    return _PERSON_NAME.sub(lambda m: f"{m.group(1)}: (redacted)", message)
+
+
 class _MaskLibraryRecords(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -154,7 +166,7 @@ class _MaskLibraryRecords(logging.Filter):
             if record.exc_info and record.exc_info[1] is not None:
                 exc = record.exc_info[1]
                 message = f"{message} [{type(exc).__name__}: {exc}]"
-            record.msg, record.args = mask_codes(message), None
+            record.msg, record.args = _redact_person_names(mask_codes(message)), None
             record.exc_info = record.exc_text = record.stack_info = None
         except Exception:  # never let logging break a decision
             record.msg, record.args, record.exc_info, record.exc_text = "(unloggable record)", None, None, None
