@@ -136,6 +136,9 @@ def _create_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # SQLite's lower() folds ASCII only ("Šmits" stays "Šmits"): search uses this one instead.
+        dbapi_conn.create_function("unicode_lower", 1, lambda s: s.lower() if isinstance(s, str) else s,
+                                   deterministic=True)
         # synchronous stays FULL (SQLite's default): every commit is on disk before the poller
         # marks a mail processed. NORMAL would save the WAL fsync per commit but may roll back
         # the last commits on a power loss, after their mails left the inbox.

@@ -352,3 +352,15 @@ class CampaignRecipient(Base):
 #: Replies look a sender up by the e-mail on file (``intake.mailout.replies.EMAIL_EXPRESSIONS``);
 #: schema 0006 creates the same expression index on SQLite, whose reflection skips such indexes.
 Index("ix_profiles_email", text("lower(fields ->> 'email')"), _table=Profile.__table__).ddl_if(dialect="postgresql")
+#: Customer search by fragments (``LIKE '%berz%'``) on PostgreSQL: pg_trgm GIN indexes on the very
+#: expressions ``intake.web.customers.search`` writes (schema 0008; skipped where pg_trgm is missing).
+SEARCH_EXPRESSIONS = {
+    "first_name": "lower(fields ->> 'first_name')",
+    "last_name": "lower(fields ->> 'last_name')",
+    "email": "lower(fields ->> 'email')",
+    "phone": "(fields ->> 'phone')",
+    "national_id": "lower(national_id)",
+}
+for _name, _expression in SEARCH_EXPRESSIONS.items():
+    Index(f"ix_profiles_{_name}_trgm", text(_expression), _table=Profile.__table__, postgresql_using="gin",
+          postgresql_ops={_expression: "gin_trgm_ops"}).ddl_if(dialect="postgresql")

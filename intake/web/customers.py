@@ -1,8 +1,9 @@
 """The customer at the centre: find a customer, then everything the bank holds about them.
 
 - :func:`search`: by national identity (any spelling ``parse_national_id`` accepts), e-mail,
-  phone or name, over the profiles' current fields (JSON values, read with the database's JSON
-  operators; fine for the profile counts of one bank, an expression index if it ever is not);
+  phone or name fragments, over the profiles' current fields. On PostgreSQL the expressions are
+  exactly those of the trigram indexes (``intake.store.models.SEARCH_EXPRESSIONS``, schema 0008),
+  so a fragment is found without reading every profile; SQLite reads the JSON and scans;
 - :func:`dossier`: the current profile, every change with the document behind it, every
   submission that named the customer, every message sent to them (``intake.web.messages``) and
   the "contact recently changed" mark.
@@ -13,11 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import Select, func, literal_column, or_, select
 from sqlalchemy.orm import Session, joinedload, load_only
 
 from forms.identity import parse_national_id
 from intake.store.models import (
+    SEARCH_EXPRESSIONS,
     ContactAlert,
     Mail,
     OutboundMessage,
@@ -30,8 +32,17 @@ from intake.web.messages import contact_mark, messages_for_customer
 SEARCH_LIMIT = 50
 
 
-def _text(name: str):
-    return func.coalesce(Profile.fields[name].as_string(), "")
+def _searched(session: Session, name: str):
+    """The lower-cased text searched for ``name`` (phone digits as they are). On PostgreSQL the very
+    expression its trigram index holds; a missing value is NULL, which no pattern matches."""
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column(SEARCH_EXPRESSIONS[name])
+    value = Profile.national_id if name == "national_id" else Profile.fields[name].as_string()
+    return value if name == "phone" else func.unicode_lower(value)  # intake.store.db registers it
+
+
+def _containing(expression, fragment: str):
+    return expression.contains(fragment, autoescape=True)
 
 
 def search(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[Profile]:
@@ -46,20 +57,20 @@ def search(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[Prof
     if nid is not None:
         profile = session.get(Profile, nid)
         return [profile] if profile else []
-    stmt = select(Profile)
+    return list(session.scalars(fragment_search(session, query).limit(limit)))
+
+
+def fragment_search(session: Session, query: str) -> Select:
+    """The statement for a query that is not a national identity: an e-mail, phone or name parts."""
+    stmt = select(Profile).order_by(Profile.national_id)
     if "@" in query:
-        stmt = stmt.where(func.lower(_text("email")).contains(query.lower(), autoescape=True))
-    elif re.fullmatch(r"[+\d][\d\s().-]{4,}", query):
-        digits = re.sub(r"\D", "", query)
-        stmt = stmt.where(_text("phone").contains(digits, autoescape=True))
-    else:
-        for word in query.split()[:4]:
-            w = word.lower()
-            stmt = stmt.where(or_(func.lower(_text("first_name")).contains(w, autoescape=True),
-                                  func.lower(_text("last_name")).contains(w, autoescape=True),
-                                  func.lower(_text("email")).contains(w, autoescape=True),
-                                  func.lower(cast(Profile.national_id, String)).contains(w, autoescape=True)))
-    return list(session.scalars(stmt.order_by(Profile.national_id).limit(limit)))
+        return stmt.where(_containing(_searched(session, "email"), query.lower()))
+    if re.fullmatch(r"[+\d][\d\s().-]{4,}", query):
+        return stmt.where(_containing(_searched(session, "phone"), re.sub(r"\D", "", query)))
+    for word in query.split()[:4]:
+        stmt = stmt.where(or_(*(_containing(_searched(session, name), word.lower())
+                                for name in ("first_name", "last_name", "email", "national_id"))))
+    return stmt
 
 
 @dataclass
