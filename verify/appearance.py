@@ -271,7 +271,7 @@ class _LazyFonts(dict):
     def __missing__(self, fontid: Any) -> Any:
         spec = self.fonts[fontid]  # KeyError: pdfminer's do_Tf handles an unknown font
         objid = getattr(spec, "objid", None)
-        font = self.manager.get_font(objid, resolve1(spec))
+        font = self.manager.get_font(objid, spec)  # resolved only if no cache has it
         self[fontid] = font
         return font
 
@@ -358,15 +358,17 @@ def _fonts_manager(known: dict[int, str]):
             self.marks: dict = {}
 
         def get_font(self, objid, spec):
+            """``spec`` may still be a reference: a font the structure check has read (``known``)
+            is found in :data:`_FONTS` without pdfminer parsing its dictionary (its /Widths) again."""
             if objid is not None and objid in self._cached_fonts:
                 return self._cached_fonts[objid]
             try:
                 key = f"known:{known[objid]}" if objid in known else _content_key(spec)
             except Exception:
-                return super().get_font(objid, spec)
+                return super().get_font(objid, resolve1(spec))
             font = _FONTS.get(key)
             if font is None:
-                font = super().get_font(None, spec)  # objid None: pdfminer parses it
+                font = super().get_font(None, resolve1(spec))  # objid None: pdfminer parses it
                 if len(_FONTS) >= _MAX_FONTS:
                     _FONTS.pop(next(iter(_FONTS)))
                 _FONTS[key] = font
