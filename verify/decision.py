@@ -512,7 +512,7 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, policy: Policy
             return
         # what the customer saw: the bank's blank, only filled in, showing its values (verify.as_seen)
         state.stage = "form_altered"
-        for reason in as_seen_reasons(reader, signed.revision, pdf.doc, extraction.form_version):
+        for reason in as_seen_reasons(reader, signed.revision, pdf.doc, extraction.form_version, data):
             state.add(reason.code, reason.message, reason.field)
     finally:
         try:
