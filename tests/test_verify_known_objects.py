@@ -103,3 +103,25 @@ def test_a_plain_object_within_its_bytes_is_kept():
     file = known_objects.FileObjects(reader, data)
     assert file.parse(IndirectObject(4, 0, reader))[1]
     assert not file.parse(IndirectObject(4, 0, reader))[1]  # from pyHanko's cache: its end is unknown
+
+
+def test_a_drawing_is_not_reused_with_another_font(signed_form, make_form, pki, person_for, trust_policy):
+    """The same appearance streams drawn with a font whose ToUnicode map differs show other text."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    from verify.decision import decide
+
+    assert decide(signed_form(), trust_policy).accepted  # the drawings of the good form are kept
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_form())))
+    font = writer._root_object["/AcroForm"]["/DR"]["/Font"]["/DejaVuField"].get_object()
+    cmap = font["/ToUnicode"].get_object().get_data()
+    swapped = cmap.replace(b"<0030>", b"<0031>")  # the glyph of "0" now reads "1"
+    assert swapped != cmap
+    stream = DecodedStreamObject()
+    stream.set_data(swapped)
+    font[NameObject("/ToUnicode")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    report = decide(pki.sign_pdf(out.getvalue(), person_for()), trust_policy)
+    assert "appearance_mismatch" in report.codes, report.codes
