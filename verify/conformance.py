@@ -85,10 +85,11 @@ class _Canon:
         self.nodes = 0
         self.file = file
         self.frames: list[_Frame] = []
-        #: per finished indirect object: the objects its text was computed from (None: not keepable)
+        #: per finished indirect object: the objects its text was computed from (None: not keepable,
+        #: or known only as part of a kept subtree)
         self.reach: dict[tuple[int, int], frozenset | None] = {}
-        #: per finished keepable object: (digest of its bytes, text, own nodes, full depth)
-        self.info: dict[tuple[int, int], tuple[bytes, str, int, int]] = {}
+        #: per finished object of a keepable subtree: (digest of its bytes, text, own nodes, full depth)
+        self.info: dict[tuple[int, int], tuple[bytes, str, int, int | None]] = {}
 
     def __call__(self, obj: Any, depth: int = 0, skip: frozenset[str] = frozenset()) -> str:
         self.nodes += 1
@@ -150,17 +151,22 @@ class _Canon:
 
     def _finish(self, frame: "_Frame", text: str) -> None:
         """Record what ``frame``'s object was computed from; keep its text if it may be kept."""
+        from verify.known_objects import MAX_MEMBERS, Subtree
+
         digest = self.file.digest(frame.ref) if frame.keepable else None
         if digest is None or any(self.reach.get(c) is None for c in frame.children):
             self.reach[frame.ref] = None
             return
+        reach = frozenset({frame.ref}).union(*(self.reach[c] for c in frame.children))
+        if len(reach) > MAX_MEMBERS:
+            self.reach[frame.ref] = None
+            return
         own = self.nodes - frame.start - frame.inner
         full = max([frame.deepest - frame.depth] + [d + self.info[c][3] for c, d in frame.children.items()])
-        reach = frozenset({frame.ref}).union(*(self.reach[c] for c in frame.children))
         self.reach[frame.ref] = reach
         self.info[frame.ref] = (digest, text, own, full)
-        members = tuple((r, *self.info[r], tuple(sorted(self.reach[r]))) for r in sorted(reach))
-        self.file.keep_subtree(frame.ref, _kept_subtree(text, members, full))
+        members = tuple((r, *self.info[r][:3]) for r in sorted(reach))
+        self.file.keep_subtree(frame.ref, Subtree(text, members, own, full))
 
     def _reached(self, key: tuple[int, int], depth: int) -> None:
         """The innermost object being computed refers to ``key`` (finished, or in progress: a cycle)."""
@@ -180,10 +186,15 @@ class _Canon:
         added = sum(m[3] for m in new)
         if self.nodes + added > _MAX_NODES or depth + kept.depth > _MAX_DEPTH:
             return None  # walk it: the limits are judged exactly there
-        for ref, digest, text, own, full, reach in new:
+        if any(self.memo[m[0]] != m[2] for m in kept.members if m[0] in self.memo):
+            return None  # a member in progress here (a cycle): walk it
+        for ref, digest, text, own in new:
             self.memo[ref] = text
-            self.reach[ref] = frozenset(reach)
-            self.info[ref] = (digest, text, own, full)
+            self.reach[ref] = None  # what it was computed from is not kept on its own
+            self.info[ref] = (digest, text, own, None)
+        whole = all(m[0] in self.info for m in kept.members)
+        self.reach[key] = frozenset(m[0] for m in kept.members) if whole else None
+        self.info[key] = (kept.members_digest(key), kept.text, kept.own, kept.depth)
         self.nodes += added
         if self.frames:
             self.frames[-1].inner += added
@@ -205,12 +216,6 @@ class _Frame:
 
     def __post_init__(self) -> None:
         self.deepest = self.depth
-
-
-def _kept_subtree(text: str, members: tuple, full: int):
-    from verify.known_objects import Subtree
-
-    return Subtree(text, members, full)
 
 
 @functools.lru_cache(maxsize=1)

@@ -58,14 +58,23 @@ def clear() -> None:
         _KEPT.clear()
 
 
+#: Objects one kept text may depend on (the blank's largest, a page's resources, has about 20):
+#: bounds what a document of many shared objects can make this keep.
+MAX_MEMBERS = 64
+
+
 @dataclass(frozen=True)
 class Subtree:
     """A kept canonical text: every object it was computed from, with its bytes' digest."""
 
     text: str
-    #: (ref, digest of its bytes, its text, its own nodes, its full depth, the refs its text depends on)
-    members: tuple[tuple[Ref, bytes, str, int, int, tuple[Ref, ...]], ...]
+    #: (ref, digest of its bytes, its canonical text, nodes of its own) of every object, the root too
+    members: tuple[tuple[Ref, bytes, str, int], ...]
+    own: int  # the root's own nodes
     depth: int  # deepest non-leaf node below the root's reference, relative to it, walking everything
+
+    def members_digest(self, ref: Ref) -> bytes:
+        return next(m[1] for m in self.members if m[0] == ref)
 
 
 class FileObjects:
