@@ -202,6 +202,7 @@ class _Drawing:
 #: draws an empty field, a checkbox or the same choice with the same stream, fonts and box.
 _DRAWINGS: OrderedDict[str, _Drawing] = OrderedDict()
 _MAX_DRAWINGS = 2048
+_MAX_DRAWN = 512  # glyphs and shapes of one kept drawing (a field's value is far shorter)
 _DRAWINGS_LOCK = threading.Lock()
 
 
@@ -222,7 +223,7 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any) -> _Drawing
     interpreter = _Interpreter(manager, device)
     interpreter.render_contents(resources, [stream])
     drawing = _Drawing(tuple(device.glyphs), device.painted, device.images, tuple(device.shapes), device.bbox)
-    if key is not None:
+    if key is not None and len(drawing.glyphs) + len(drawing.shapes) <= _MAX_DRAWN:
         with _DRAWINGS_LOCK:
             _DRAWINGS[key] = drawing
             while len(_DRAWINGS) > _MAX_DRAWINGS:

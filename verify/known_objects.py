@@ -58,6 +58,8 @@ def clear() -> None:
         _KEPT.clear()
 
 
+#: Longest value of one object kept (the blank's are digests and a few state names).
+MAX_OWN_VALUE = 1024
 #: Objects one kept text may depend on (the blank's largest, a page's resources, has about 20):
 #: bounds what a document of many shared objects can make this keep.
 MAX_MEMBERS = 64
@@ -168,7 +170,7 @@ class FileObjects:
                 return value
         obj, keep = self.parse(indirect)
         value = compute(obj)
-        if keep and digest is not None:
+        if keep and digest is not None and len(value) <= MAX_OWN_VALUE:
             _put(key, value)
         return value
 
