@@ -201,7 +201,7 @@ class _Drawing:
 #: Drawings by everything they depend on (:func:`_drawing_key`): every filled copy of the blank
 #: draws an empty field, a checkbox or the same choice with the same stream, fonts and box.
 _DRAWINGS: OrderedDict[str, _Drawing] = OrderedDict()
-_MAX_DRAWINGS = 2048
+_MAX_DRAWINGS = 1024  # least recently used dropped first: the blank's own drawings are used by every form
 _MAX_DRAWN = 512  # glyphs and shapes of one kept drawing (a field's value is far shorter)
 _DRAWINGS_LOCK = threading.Lock()
 
@@ -216,6 +216,8 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any) -> _Drawing
     if key is not None:
         with _DRAWINGS_LOCK:
             drawing = _DRAWINGS.get(key)
+            if drawing is not None:
+                _DRAWINGS.move_to_end(key)
         if drawing is not None:
             return drawing
     device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
