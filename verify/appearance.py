@@ -20,7 +20,9 @@ widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -185,17 +187,75 @@ def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
     return manager.marks[key]
 
 
-def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
+@dataclass(frozen=True)
+class _Drawing:
+    """What an appearance stream draws, as the checks read it (a finished :class:`_Device`)."""
+
+    glyphs: tuple[_Glyph, ...]
+    painted: bool
+    images: bool
+    shapes: tuple[float, ...]
+    bbox: tuple[float, float, float, float]
+
+
+#: Drawings by everything they depend on (:func:`_drawing_key`): every filled copy of the blank
+#: draws an empty field, a checkbox or the same choice with the same stream, fonts and box.
+_DRAWINGS: OrderedDict[str, _Drawing] = OrderedDict()
+_MAX_DRAWINGS = 1024  # least recently used dropped first: the blank's own drawings are used by every form
+_MAX_DRAWN = 512  # glyphs and shapes of one kept drawing (a field's value is far shorter)
+_DRAWINGS_LOCK = threading.Lock()
+
+
+def _render(stream: Any, widget: dict, acroform: dict, manager: Any) -> _Drawing:
     bbox = [float(resolve1(v)) for v in resolve1(stream.get("BBox")) or [0, 0, 0, 0]]
     matrix = [float(resolve1(v)) for v in resolve1(stream.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
     rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
     scale = _scale(bbox, matrix, rect)
     resources = resolve1(stream.get("Resources")) or resolve1(acroform.get("DR")) or {}
+    key = _drawing_key(stream, resources, rect, manager)
+    if key is not None:
+        with _DRAWINGS_LOCK:
+            drawing = _DRAWINGS.get(key)
+            if drawing is not None:
+                _DRAWINGS.move_to_end(key)
+        if drawing is not None:
+            return drawing
     device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
                                     max(bbox[0], bbox[2]), max(bbox[1], bbox[3])), scale=scale)
     interpreter = _Interpreter(manager, device)
     interpreter.render_contents(resources, [stream])
-    return device
+    drawing = _Drawing(tuple(device.glyphs), device.painted, device.images, tuple(device.shapes), device.bbox)
+    if key is not None and len(drawing.glyphs) + len(drawing.shapes) <= _MAX_DRAWN:
+        with _DRAWINGS_LOCK:
+            _DRAWINGS[key] = drawing
+            while len(_DRAWINGS) > _MAX_DRAWINGS:
+                _DRAWINGS.popitem(last=False)
+    return drawing
+
+
+def _drawing_key(stream: Any, resources: Any, rect: list[float], manager: Any) -> str | None:
+    """A digest of everything pdfminer's drawing of ``stream`` depends on: its decoded content, its
+    dictionary (BBox, Matrix, ...), the resources it is drawn with (each font by the key of the font
+    cache, :meth:`Manager.get_font`; everything else by content) and the widget's rectangle.
+    None when something cannot be keyed (the stream is then drawn, not looked up)."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(b"content:" + hashlib.sha256(stream.get_data()).digest())
+        digest.update(b"dict:" + _content_key({k: v for k, v in stream.attrs.items() if k != "Resources"}).encode())
+        digest.update(b"rect:" + repr(rect).encode())
+        if not isinstance(resources, dict):
+            return None
+        for category in sorted(resources, key=str):
+            entries = resolve1(resources[category])
+            if category == "Font" and isinstance(entries, dict):
+                for name in sorted(entries, key=str):
+                    digest.update(f"font {name!r}:{manager.font_key(entries[name])}".encode())
+            else:
+                digest.update(f"{category!r}:{_content_key(entries)}".encode())
+        return digest.hexdigest()
+    except Exception:
+        return None
 
 
 def _scale(bbox: list[float], matrix: list[float], rect: list[float]) -> float:
@@ -271,7 +331,7 @@ class _LazyFonts(dict):
     def __missing__(self, fontid: Any) -> Any:
         spec = self.fonts[fontid]  # KeyError: pdfminer's do_Tf handles an unknown font
         objid = getattr(spec, "objid", None)
-        font = self.manager.get_font(objid, resolve1(spec))
+        font = self.manager.get_font(objid, spec)  # resolved only if no cache has it
         self[fontid] = font
         return font
 
@@ -356,17 +416,29 @@ def _fonts_manager(known: dict[int, str]):
         def __init__(self):
             super().__init__(caching=True)
             self.marks: dict = {}
+            self._keys: dict = {}
+
+        def font_key(self, spec) -> str:
+            """The font cache's key of ``spec`` (a reference or a dictionary); raises if none."""
+            objid = getattr(spec, "objid", None)
+            if objid is None:
+                return _content_key(spec)
+            if objid not in self._keys:
+                self._keys[objid] = f"known:{known[objid]}" if objid in known else _content_key(spec)
+            return self._keys[objid]
 
         def get_font(self, objid, spec):
+            """``spec`` may still be a reference: a font the structure check has read (``known``)
+            is found in :data:`_FONTS` without pdfminer parsing its dictionary (its /Widths) again."""
             if objid is not None and objid in self._cached_fonts:
                 return self._cached_fonts[objid]
             try:
-                key = f"known:{known[objid]}" if objid in known else _content_key(spec)
+                key = self.font_key(spec)
             except Exception:
-                return super().get_font(objid, spec)
+                return super().get_font(objid, resolve1(spec))
             font = _FONTS.get(key)
             if font is None:
-                font = super().get_font(None, spec)  # objid None: pdfminer parses it
+                font = super().get_font(None, resolve1(spec))  # objid None: pdfminer parses it
                 if len(_FONTS) >= _MAX_FONTS:
                     _FONTS.pop(next(iter(_FONTS)))
                 _FONTS[key] = font

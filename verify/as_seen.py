@@ -10,22 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from verify import appearance, conformance
+from verify import appearance, conformance, known_objects
 from verify.reasons import Reason
 
 
-def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: str | None) -> list[Reason]:
+def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: str | None,
+                    data: bytes | None = None) -> list[Reason]:
     """Reasons why the signed revision is not the bank's form, only filled in, showing its values.
 
     ``reader`` is pyHanko's reader of the whole file and ``revision`` the signed revision's number
-    (None: the latest); ``doc`` is the pdfminer document of the signed revision's bytes.
+    (None: the latest); ``doc`` is the pdfminer document of the signed revision's bytes. ``data``,
+    the bytes ``reader`` reads, lets the structure check reuse what it read of earlier documents
+    byte for byte (verify.known_objects; only when the signed revision is the latest).
     """
     reasons: list[Reason] = []
     objects: dict[int, str] = {}  # canonical content by object number, shared with the appearance check
     try:
         latest = revision is None or revision == reader.xrefs.total_revisions - 1
         view = reader if latest else reader.get_historical_resolver(revision)  # the reader's cache is warm
-        found = conformance.check(view.root, form_version, objects)
+        file = known_objects.FileObjects.of(reader, data) if latest else None
+        found = conformance.check(view.root, form_version, objects, file)
     except conformance.ConformanceError as exc:
         found = None
         reasons.append(Reason("form_altered", None, f"the form's structure cannot be compared: {exc}"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -73,11 +73,23 @@ class Difference:
 
 
 class _Canon:
-    """Canonical, bounded text for PDF objects; an indirect object's text is computed once."""
+    """Canonical, bounded text for PDF objects; an indirect object's text is computed once.
 
-    def __init__(self) -> None:
+    With ``file`` (verify.known_objects.FileObjects of the reader's latest revision), the text of
+    an indirect object whose every object has the bytes an earlier document had is taken from
+    there, and texts computed here are kept for later documents (see :class:`_Frame`).
+    """
+
+    def __init__(self, file: Any = None) -> None:
         self.memo: dict[tuple[int, int], str] = {}
         self.nodes = 0
+        self.file = file
+        self.frames: list[_Frame] = []
+        #: per finished indirect object: the objects its text was computed from (None: not keepable,
+        #: or known only as part of a kept subtree)
+        self.reach: dict[tuple[int, int], frozenset | None] = {}
+        #: per finished object of a keepable subtree: (digest of its bytes, text, own nodes, full depth)
+        self.info: dict[tuple[int, int], tuple[bytes, str, int, int | None]] = {}
 
     def __call__(self, obj: Any, depth: int = 0, skip: frozenset[str] = frozenset()) -> str:
         self.nodes += 1
@@ -86,15 +98,20 @@ class _Canon:
             return leaf(obj)
         if self.nodes > _MAX_NODES or depth > _MAX_DEPTH:
             raise ConformanceError("the document's objects nest too deeply or are too many")
+        if self.frames:
+            self.frames[-1].deepest = max(self.frames[-1].deepest, depth)
         generic = _generic()
         if isinstance(obj, generic.IndirectObject):
             key = (obj.idnum, obj.generation)
             if key in self.memo:
+                if self.frames:
+                    self._reached(key, depth)
                 return self.memo[key]
-            self.memo[key] = "<cycle>"
-            text = self(obj.get_object(), depth + 1, skip)
-            self.memo[key] = text
-            return text
+            if self.file is not None and not skip:
+                kept = self._kept(key, depth)
+                if kept is not None:
+                    return kept
+            return self._indirect(obj, key, depth, skip)
         if isinstance(obj, generic.StreamObject):
             head = self._dict(obj, depth, skip | {"/Length", "/Filter", "/DecodeParms", "/DL"})
             data = b"" if not obj.encoded_data else obj.data  # qpdf keeps empty streams "FlateDecode"
@@ -111,6 +128,94 @@ class _Canon:
     def _dict(self, obj: Any, depth: int, skip: frozenset[str]) -> str:
         items = sorted((str(k), obj.raw_get(k)) for k in obj if str(k) not in skip and str(k) not in ("/Parent", "/P"))
         return "{" + ",".join([f"{k}:{self(v, depth + 1)}" for k, v in items]) + "}"
+
+    def _indirect(self, obj: Any, key: tuple[int, int], depth: int, skip: frozenset[str]) -> str:
+        self.memo[key] = "<cycle>"
+        if self.file is None:
+            text = self(obj.get_object(), depth + 1, skip)
+            self.memo[key] = text
+            return text
+        target, keepable = self.file.parse(obj)
+        frame = _Frame(key, depth, self.nodes, keepable and not skip)
+        self.frames.append(frame)
+        try:
+            text = self(target, depth + 1, skip)
+        finally:
+            self.frames.pop()
+        self.memo[key] = text
+        self._finish(frame, text)
+        if self.frames:
+            self.frames[-1].inner += self.nodes - frame.start
+            self._reached(key, depth)
+        return text
+
+    def _finish(self, frame: "_Frame", text: str) -> None:
+        """Record what ``frame``'s object was computed from; keep its text if it may be kept."""
+        from verify.known_objects import MAX_MEMBERS, Subtree
+
+        digest = self.file.digest(frame.ref) if frame.keepable else None
+        if digest is None or any(self.reach.get(c) is None for c in frame.children):
+            self.reach[frame.ref] = None
+            return
+        reach = frozenset({frame.ref}).union(*(self.reach[c] for c in frame.children))
+        if len(reach) > MAX_MEMBERS:
+            self.reach[frame.ref] = None
+            return
+        own = self.nodes - frame.start - frame.inner
+        full = max([frame.deepest - frame.depth] + [d + self.info[c][3] for c, d in frame.children.items()])
+        self.reach[frame.ref] = reach
+        self.info[frame.ref] = (digest, text, own, full)
+        members = tuple((r, *self.info[r][:3]) for r in sorted(reach))
+        self.file.keep_subtree(frame.ref, Subtree(text, members, own, full))
+
+    def _reached(self, key: tuple[int, int], depth: int) -> None:
+        """The innermost object being computed refers to ``key`` (finished, or in progress: a cycle)."""
+        frame = self.frames[-1]
+        if any(f.ref == key for f in self.frames) or self.reach.get(key) is None:
+            for f in self.frames:  # a text that depends on where the walk entered a cycle is never kept
+                f.keepable = False
+            return
+        frame.children[key] = max(frame.children.get(key, 0), depth - frame.depth)
+
+    def _kept(self, key: tuple[int, int], depth: int) -> str | None:
+        """The kept text of ``key``, when the walk here would compute it without reaching a limit."""
+        kept = self.file.subtree(key)
+        if kept is None:
+            return None
+        new = [m for m in kept.members if m[0] not in self.memo]
+        added = sum(m[3] for m in new)
+        if self.nodes + added > _MAX_NODES or depth + kept.depth > _MAX_DEPTH:
+            return None  # walk it: the limits are judged exactly there
+        if any(self.memo[m[0]] != m[2] for m in kept.members if m[0] in self.memo):
+            return None  # a member in progress here (a cycle): walk it
+        for ref, digest, text, own in new:
+            self.memo[ref] = text
+            self.reach[ref] = None  # what it was computed from is not kept on its own
+            self.info[ref] = (digest, text, own, None)
+        whole = all(m[0] in self.info for m in kept.members)
+        self.reach[key] = frozenset(m[0] for m in kept.members) if whole else None
+        self.info[key] = (kept.members_digest(key), kept.text, kept.own, kept.depth)
+        self.nodes += added
+        if self.frames:
+            self.frames[-1].inner += added
+            self._reached(key, depth)
+        return kept.text
+
+
+@dataclass
+class _Frame:
+    """An indirect object whose text is being computed."""
+
+    ref: tuple[int, int]
+    depth: int  # of its reference
+    start: int  # nodes counted before it
+    keepable: bool
+    inner: int = 0  # nodes of the indirect objects inside it
+    deepest: int = 0  # deepest non-leaf node of its own
+    children: dict = field(default_factory=dict)  # indirect objects it refers to -> their depth below it
+
+    def __post_init__(self) -> None:
+        self.deepest = self.depth
 
 
 @functools.lru_cache(maxsize=1)
@@ -191,15 +296,17 @@ def _short(text: str) -> str:
 _LEAVES: dict[type, Any] = {}
 
 
-def structure(root: Any, objects: dict[int, str] | None = None) -> dict[str, str]:
+def structure(root: Any, objects: dict[int, str] | None = None, file: Any = None) -> dict[str, str]:
     """``path -> canonical value`` of a document's catalog, form and pages (pyHanko objects).
 
     ``objects``, when given, receives the canonical value of every indirect object walked, by
-    object number (verify.appearance keys its font cache with them).
+    object number (verify.appearance keys its font cache with them). ``file``
+    (verify.known_objects.FileObjects, only for the reader's latest revision): values of objects
+    an earlier document had byte for byte are taken from there instead of being parsed again.
     """
     if not _LEAVES:
         _LEAVES.update(_leaves())
-    canon = _Canon()
+    canon = _Canon(file)
     if objects is not None:
         canon.memo = _ByNumber(objects)
     out: dict[str, str] = {}
@@ -225,14 +332,14 @@ def structure(root: Any, objects: dict[int, str] | None = None) -> dict[str, str
                 name = f"{name}#{seen[name]}"
             if ref is not None:
                 widgets[(ref.idnum, ref.generation)] = name
-            out.update(_field(canon, name, node, page_index))
+            out.update(_field(canon, name, node, page_index, file))
     out["pages"] = str(len(pages))
     for i, (ref, page) in enumerate(pages, start=1):
         for key in page:
             if str(key) in ("/Parent", "/Annots", "/Contents", "/Type"):
                 continue
             out[f"page {i} {key}"] = canon(page.raw_get(key))
-        out[f"page {i} /Contents"] = _contents(page)
+        out[f"page {i} /Contents"] = _contents(page, file)
         for j, annot in enumerate(_get(page, "/Annots") or []):
             label = _annotation(canon, annot, widgets)
             out[f"page {i} annotation {label}"] = "present" if label in widgets.values() else canon(annot)
@@ -286,7 +393,7 @@ def _escaped(text: Any) -> str:
     return name.replace(" ", "\\x20") if name != name.strip() else name
 
 
-def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, str]:
+def _field(canon: _Canon, name: str, node: Any, page_index: dict, file: Any = None) -> dict[str, str]:
     out: dict[str, str] = {f"field {name}": "present"}
     for key in node:
         key = str(key)
@@ -299,7 +406,7 @@ def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, s
             # the drawings may be redrawn (verify.appearance reads them); which appearances exist may
             # not change: a rollover (/R) or down (/D) drawing shows a decoy when the mouse is over it
             out[f"field {name} /AP"] = "set"
-            out[f"field {name} /AP kinds"] = _states(node["/AP"])
+            out[f"field {name} /AP kinds"] = _states(node["/AP"], file)
         elif key == "/V" and _get(node, "/FT") == "/Sig":
             # a drawing (verify.appearance reads it) or a signature (verify.decision validates it):
             # present or not is all the structure needs, and not parsing them keeps this cheap
@@ -311,15 +418,25 @@ def _field(canon: _Canon, name: str, node: Any, page_index: dict) -> dict[str, s
     return out
 
 
-def _states(ap: Any) -> str:
+def _states(ap: Any, file: Any = None) -> str:
     """The appearance kinds (/N, /D, /R) and, for a checkbox, each kind's state names, not the drawings."""
     generic = _generic()
     kinds = []
     for kind in sorted(ap):
-        entry = ap[kind]
-        states = "" if isinstance(entry, generic.StreamObject) else ",".join(sorted(str(s) for s in entry))
+        raw = ap.raw_get(kind)
+        if file is not None and isinstance(raw, generic.IndirectObject):
+            states = file.own(raw, "states", functools.partial(_state_names, kind=kind))
+        else:
+            states = _state_names(ap[kind], kind)
         kinds.append(f"{kind}:{states}" if states else str(kind))
     return ";".join(kinds)
+
+
+def _state_names(entry: Any, kind: Any) -> str:
+    generic = _generic()
+    if isinstance(entry, generic.NullObject):
+        raise KeyError(kind)  # what the dictionary's lookup raises for a null entry
+    return "" if isinstance(entry, generic.StreamObject) else ",".join(sorted(str(s) for s in entry))
 
 
 def _annotation(canon: _Canon, annot: Any, widgets: dict) -> str:
@@ -329,9 +446,28 @@ def _annotation(canon: _Canon, annot: Any, widgets: dict) -> str:
     return "unnamed:" + hashlib.sha256(canon(annot).encode()).hexdigest()[:12]
 
 
-def _contents(page: Any) -> str:
+def _contents(page: Any, file: Any = None) -> str:
+    raw = page.raw_get("/Contents") if "/Contents" in page else None
+    if file is not None and isinstance(raw, _generic().IndirectObject):  # one stream, by reference
+        try:
+            return file.own(raw, "contents", _one_stream_digest)
+        except _NotOneStream:
+            pass  # an array of streams (its digest depends on other objects) or worse: read as usual
     contents = _get(page, "/Contents")
-    streams = contents if isinstance(contents, list) else [contents] if contents is not None else []
+    return _contents_digest(contents if isinstance(contents, list) else [contents] if contents is not None else [])
+
+
+class _NotOneStream(Exception):
+    pass
+
+
+def _one_stream_digest(obj: Any) -> str:
+    if not isinstance(obj, _generic().StreamObject):
+        raise _NotOneStream()
+    return _contents_digest([obj])
+
+
+def _contents_digest(streams: list) -> str:
     digest = hashlib.sha256()
     for stream in streams:
         digest.update(stream.get_object().data)
@@ -479,17 +615,19 @@ def _added_signature_fields(expected: dict[str, str], actual: dict[str, str]) ->
     return added
 
 
-def check(root: Any, claimed_version: str | None, objects: dict[int, str] | None = None) -> list[Difference] | None:
+def check(root: Any, claimed_version: str | None, objects: dict[int, str] | None = None,
+          file: Any = None) -> list[Difference] | None:
     """Differences between the document and the nearest published blank of its claimed version.
 
     None when the version is not published (forms.rules reports ``unknown_form`` then).
-    ``objects`` receives the canonical values of the objects walked (see :func:`structure`).
+    ``objects`` receives the canonical values of the objects walked, ``file`` lends kept ones (see
+    :func:`structure`).
     Raises :class:`ConformanceError` on a structure that cannot be walked.
     """
     candidates = [lang for version, lang in PUBLISHED if version == claimed_version]
     if not candidates:
         return None
-    actual = structure(root, objects)
+    actual = structure(root, objects, file)
     found = [differences(published_structure(claimed_version, lang), actual) for lang in candidates]
     return min(found, key=len)
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from verify.as_seen import as_seen_reasons
+from verify.etsi_report import etsi_report
 from verify.memory import ceiling
 from verify.policy import Policy
 from verify.reasons import Reason
@@ -137,7 +138,7 @@ class _State:
             subindication=self.subindication,
             qualified=self.qualified,
             trust_source=self.trust_source,
-            etsi_report=_etsi_report(self.validation, self.qualified),
+            etsi_report=etsi_report(self.validation, self.qualified),
             elapsed=time.monotonic() - started,
         )
 
@@ -558,7 +559,7 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, policy: Policy
             return
         # what the customer saw: the bank's blank, only filled in, showing its values (verify.as_seen)
         state.stage = "form_altered"
-        for reason in as_seen_reasons(reader, signed.revision, pdf.doc, extraction.form_version):
+        for reason in as_seen_reasons(reader, signed.revision, pdf.doc, extraction.form_version, data):
             state.add(reason.code, reason.message, reason.field)
     finally:
         try:
@@ -585,43 +586,6 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, policy: Policy
         state.add("signer_mismatch", "the form names no valid national identity to compare with the signer")
     else:
         state.add("signer_mismatch", "the signer's personal code is not the one on the form")
-
-
-def _etsi_report(validation: tuple | None, qualified: bool | None) -> str | None:
-    """The ETSI TS 119 102-2 validation report (XML) of the customer's signature, by pyHanko, with
-    its SignatureQuality (QESig / AdESig, which pyHanko does not fill in yet)."""
-    if validation is None:
-        return None
-    try:
-        from pyhanko.sign.validation.report.tools import generate_report
-
-        sig, result = validation
-        return _with_quality(generate_report(sig, result), qualified)
-    except Exception as exc:  # the report is evidence, never a reason to crash the decision
-        log.warning("no ETSI report: %s", type(exc).__name__)
-        return None
-
-
-#: ETSI TS 119 102-2 names for a signature's quality (as the EU's DSS validator writes them).
-QUALITY_URIS = {True: "urn:cef:dss:signatureQualification:QESig", False: "urn:cef:dss:signatureQualification:AdESig"}
-_VR_NS = "http://uri.etsi.org/19102/v1.2.1#"
-
-
-def _with_quality(xml: str, qualified: bool | None) -> str:
-    if qualified is None:
-        return xml
-    from lxml import etree
-
-    root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
-    for report in root.iter(f"{{{_VR_NS}}}SignatureValidationReport"):
-        process = report.find(f"{{{_VR_NS}}}SignatureValidationProcess")
-        quality = etree.Element(f"{{{_VR_NS}}}SignatureQuality")
-        etree.SubElement(quality, f"{{{_VR_NS}}}SignatureQualityInformation").text = QUALITY_URIS[qualified]
-        if process is not None:
-            process.addprevious(quality)
-        else:
-            report.append(quality)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 
 
 def _integrity_failed(state: _State) -> bool:

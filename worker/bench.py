@@ -12,6 +12,11 @@ temporary directory, runs, prints a table and (``--json``) writes every figure.
    The same filled forms signed into ASiC-E containers (XAdES B-B, the same signer, like the
    PAdES B-B forms) are decided interleaved with their PAdES twins:
    ``container_vs_pades_ratio`` = median container decision / median PAdES decision (<= 1.5).
+   With ``--baseline TREE`` (a checkout of an older commit, e.g. ``git worktree add ../base50
+   50291fd``), the same forms are decided by this checkout and by that one, each in its own
+   process (``worker/bench_peer.py`` with ``PYTHONPATH`` at the tree), alternately:
+   ``decision_vs_baseline_ratio`` = median decision here / median decision there (wall and CPU
+   time; target <= 1.3 against 50291fd, issue 9).
 2. End-to-end throughput, mail to profile, through the real pipeline (``docintake poll`` and
    ``docintake worker --burst`` processes) over a matrix of mailbox (Maildir, IMAP on a private
    dovecot), database (SQLite, PostgreSQL) and Redis (embedded, server), with 1 and 2 workers,
@@ -45,6 +50,7 @@ import click
 
 TARGETS = {
     "decision_vs_raw_ratio": ("<=", 1.1),
+    "decision_vs_baseline_ratio": ("<=", 1.3),
     "container_vs_pades_ratio": ("<=", 1.5),
     "pipeline_vs_inprocess_ratio": (">=", 0.8),
     "two_vs_one_worker_ratio": (">=", 1.7),
@@ -195,6 +201,68 @@ def bench_container(corpus, forms, policy, progress) -> dict:
     p, c = summary_ms(pades_t), summary_ms(cont_t)
     return {"pades": p, "container": c, "accepted": accepted, "forms": len(forms),
             "container_vs_pades_ratio": round(c["median_ms"] / p["median_ms"], 3)}
+
+
+def bench_baseline(corpus, forms, baseline: Path, workdir: Path, progress) -> dict:
+    """The same forms decided by this checkout and by ``baseline``, each in its own process, alternately.
+
+    Both processes run ``worker/bench_peer.py`` of this checkout with ``PYTHONPATH`` at their tree, so
+    each imports its own ``verify`` and trusts what it ships with (the demo's trusted lists, or its
+    root for a checkout without them). CPU time is the steadier figure on a shared machine.
+    """
+    files = []
+    for f in forms:
+        path = workdir / "baseline-forms" / f"form-{f.index}.pdf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f.pdf)
+        files.append(str(path))
+    here = Path(__file__).resolve().parent.parent
+    peer = here / "worker" / "bench_peer.py"
+    trust = ["--roots", str(corpus.pki.root_pem_path), "--lists", str(corpus.trust_lists)]
+    procs: dict[str, subprocess.Popen] = {}
+    ready: dict[str, dict] = {}
+    try:
+        for name, tree in (("head", here), ("baseline", baseline.resolve())):
+            env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONUNBUFFERED": "1"}
+            procs[name] = subprocess.Popen([sys.executable, str(peer), *trust, *files], env=env, cwd=str(tree),
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            line = procs[name].stdout.readline()
+            if not line.startswith("{"):
+                raise RuntimeError(f"the {name} decision process ({tree}) did not start")
+            ready[name] = json.loads(line)
+        runs: dict[str, list[dict]] = {"head": [], "baseline": []}
+        for i in range(len(files)):
+            for name in (("head", "baseline") if i % 2 == 0 else ("baseline", "head")):
+                procs[name].stdin.write(f"{i}\n")
+                procs[name].stdin.flush()
+                line = procs[name].stdout.readline()
+                if not line:
+                    raise RuntimeError(f"the {name} decision process ended early")
+                runs[name].append(json.loads(line))
+            progress.update(1)
+    finally:
+        for proc in procs.values():
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(timeout=60)
+    out: dict[str, Any] = {"tree": str(baseline), "commit": _commit_of(baseline), "head_commit": _commit_of(here)}
+    for name, measured in runs.items():
+        out[name] = {"decision": summary_ms([m["wall"] for m in measured]),
+                     "decision_cpu": summary_ms([m["cpu"] for m in measured]),
+                     "accepted": sum(bool(m["accepted"]) for m in measured), "trust": ready[name]["trust"]}
+    out["decision_vs_baseline_ratio"] = round(
+        out["head"]["decision"]["median_ms"] / out["baseline"]["decision"]["median_ms"], 3)
+    out["decision_vs_baseline_cpu_ratio"] = round(
+        out["head"]["decision_cpu"]["median_ms"] / out["baseline"]["decision_cpu"]["median_ms"], 3)
+    return out
+
+
+def _commit_of(tree: Path) -> str | None:
+    try:
+        return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip() or None
+    except Exception:
+        return None
 
 
 def profile_decisions(forms, policy, out_path: Path, count: int = 40) -> str:
@@ -353,6 +421,14 @@ def render_table(res: dict) -> str:
                          f"<= 1.5 {met('container_vs_pades_ratio', res['container_vs_pades_ratio'])} "
                          f"({cv['container']['median_ms']:.1f} / {cv['pades']['median_ms']:.1f} ms)"))
         rows.append(("in-process decisions", f"{dv['inprocess_throughput_per_s']:.2f} /s", "1 process"))
+    bv = res.get("baseline")
+    if bv:
+        rows.append((f"decision / {bv['commit'] or 'baseline'}'s (medians)", f"{res['decision_vs_baseline_ratio']:.3f}",
+                     f"<= 1.3 {met('decision_vs_baseline_ratio', res['decision_vs_baseline_ratio'])} "
+                     f"({bv['head']['decision']['median_ms']:.1f} / {bv['baseline']['decision']['median_ms']:.1f} ms)"))
+        rows.append((f"decision / {bv['commit'] or 'baseline'}'s (CPU time medians)",
+                     f"{bv['decision_vs_baseline_cpu_ratio']:.3f}",
+                     f"CPU {bv['head']['decision_cpu']['median_ms']:.1f} / {bv['baseline']['decision_cpu']['median_ms']:.1f} ms"))
     camp = res.get("campaign")
     if camp:
         rows.append((f"campaign: {camp['customers']} personal forms generated and queued", f"{camp['seconds']:.1f} s",
@@ -475,11 +551,15 @@ def draw_plot(res: dict, path: Path) -> None:
 @click.option("--stage", "stages", type=click.Choice(STAGES), multiple=True,
               help="Run only these stages (repeatable; default: all). The ratios that need a stage left out "
                    "are not given; latency without the pipeline stage runs at half the in-process rate.")
+@click.option("--baseline", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="With the decision stage: also decide the forms with this checkout of docintake (e.g. a "
+                   "git worktree of an older commit), alternately with this one, and give the ratio.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the generated forms and installations here (default: a temp dir, removed).")
 def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, quick: bool, matrix: str,
                   repeat: int | None, growth_n: int | None, latency_mails: int | None, postgres: str, redis_server: str,
-                  profile_path: Path | None, stages: tuple[str, ...], workdir: Path | None) -> None:
+                  profile_path: Path | None, stages: tuple[str, ...], baseline: Path | None,
+                  workdir: Path | None) -> None:
     """Benchmark the decision, the pipeline and memory on forms it signs itself."""
     from tqdm import tqdm
 
@@ -522,6 +602,10 @@ def bench_command(n_forms: int, json_path: Path | None, plot_path: Path | None, 
             with tqdm(total=n_forms, desc="container vs PAdES", unit="form", file=sys.stderr) as bar:
                 res["container_decision"] = bench_container(corpus, forms, policy, bar)
             res["container_vs_pades_ratio"] = res["container_decision"]["container_vs_pades_ratio"]
+            if baseline is not None:
+                with tqdm(total=n_forms, desc="decision vs baseline", unit="form", file=sys.stderr) as bar:
+                    res["baseline"] = bench_baseline(corpus, forms, baseline, workdir, bar)
+                res["decision_vs_baseline_ratio"] = res["baseline"]["decision_vs_baseline_ratio"]
         if profile_path:
             profile_decisions(forms, policy, profile_path)
 
