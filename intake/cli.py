@@ -25,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "demo": "worker.demo:demo_command",
     "web": "intake.web.cli:web_command",
     "users": "intake.web.cli:users",
-    "bench": "worker.bench:bench_command",
+    "bench": "worker.bench.command:bench_command",
     "trust": "intake.trust.cli:trust",
     "campaign": "intake.campaigns.cli:campaign",
 }

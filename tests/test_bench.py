@@ -62,7 +62,7 @@ def test_bench_quick_json(tmp_path):
     # conformance): decided, refused for that reason, within the memory bound
     assert mem["big_form_decision"]["reasons"][:1] == ["form_altered"], mem["big_form_decision"]
     assert mem["big_form_decision"]["process_peak_rss_mb"] < 300, mem["big_form_decision"]
-    from worker.bench_adversarial import ADVERSARIAL
+    from worker.bench.adversarial import ADVERSARIAL
 
     assert set(mem["adversarial"]) == set(ADVERSARIAL)
     for name, adv in mem["adversarial"].items():  # issue 9: refused, and under 300 MB

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worker.bench import TARGETS, bench_baseline, render_table
-from worker.bench_corpus import Corpus
+from worker.bench.command import TARGETS, bench_baseline, render_table
+from worker.bench.corpus import Corpus
 
 
 class _Bar:

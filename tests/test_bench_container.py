@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from verify.policy import Policy
-from worker.bench import TARGETS, bench_container
-from worker.bench_corpus import Corpus
+from worker.bench.command import TARGETS, bench_container
+from worker.bench.corpus import Corpus
 
 
 class _Bar:

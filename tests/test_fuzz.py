@@ -74,7 +74,7 @@ class Bases:
     """Signed forms made once per test session: each accepted as it is."""
 
     def __init__(self, directory: Path):
-        from worker.bench_corpus import Corpus
+        from worker.bench.corpus import Corpus
 
         self.corpus = Corpus(directory)
         self.plain = self.corpus.signed(1).pdf
@@ -284,7 +284,7 @@ def append_update(data: bytes, kind: str, text: str, corpus) -> bytes:
     if kind == "bytes_after_eof":
         return data + b"\n" + (text.encode("utf-8", "replace") or b"x")
     if kind in ("no_eof", "stale_startxref"):
-        from worker.bench_adversarial import hand_update
+        from worker.bench.adversarial import hand_update
 
         updated = hand_update(data, [(900, b"(" + re.sub(rb"[()\\]", b"", text.encode("utf-8", "replace")) + b")")])
         if kind == "no_eof":
@@ -635,7 +635,7 @@ def test_parse_mail_on_mutated_mails(emls, data):
 @given(data=st.data())
 def test_parse_mail_with_signed_forms(bases, data):
     """Our own mails, with a signed form attached, mutated: the form is found or the parse degrades."""
-    from worker.bench_corpus import make_mail
+    from worker.bench.corpus import make_mail
 
     pdf = bases.all[data.draw(st.integers(0, len(bases.all) - 1), label="base")]
     count = data.draw(st.integers(1, 3), label="attachments")

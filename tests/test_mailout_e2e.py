@@ -40,7 +40,7 @@ from tests.test_pipeline_support import (
     wait_for,
     worker_burst,
 )
-from worker.bench_corpus import maildir_deliver, make_mail
+from worker.bench.corpus import maildir_deliver, make_mail
 
 COMBOS = [("embedded", "sqlite"), ("redis-server", "postgresql")]
 

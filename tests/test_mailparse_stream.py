@@ -69,7 +69,7 @@ def _attachment_mail(*payloads: bytes, names=None, text: str = "see attached") -
         part = MIMEApplication(payloads[0], "pdf")
         part.add_header("Content-Disposition", "attachment", filename=(names or ["form.pdf"])[0])
         return _mail_with(part, text)
-    from worker.bench_corpus import make_mail
+    from worker.bench.corpus import make_mail
 
     return make_mail(list(payloads))
 

@@ -27,7 +27,7 @@ from tests.test_pipeline_support import (
     profile,
     worker_burst,
 )
-from worker.bench_corpus import maildir_deliver, make_mail
+from worker.bench.corpus import maildir_deliver, make_mail
 
 COMBOS = [
     ("maildir", "embedded", "sqlite"),

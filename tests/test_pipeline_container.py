@@ -26,7 +26,7 @@ from verify.container.demo_sign import (
     pack,
     signature_document,
 )
-from worker.bench_corpus import maildir_deliver
+from worker.bench.corpus import maildir_deliver
 
 COMBOS = [("embedded", "sqlite"), ("redis-server", "postgresql")]
 

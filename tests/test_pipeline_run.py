@@ -23,7 +23,7 @@ from tests.test_pipeline_support import (
     submissions,
     wait_for,
 )
-from worker.bench_corpus import maildir_deliver, make_mail
+from worker.bench.corpus import maildir_deliver, make_mail
 
 
 def _env(**extra: str) -> dict[str, str]:

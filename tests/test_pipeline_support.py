@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def customer_values(i: int, **changes: Any) -> dict:
     """Valid, distinct form values for customer ``i`` (new-format LV codes)."""
-    from worker.bench_corpus import form_values
+    from worker.bench.corpus import form_values
 
     values = form_values(1000 + i)
     values.update(changes)

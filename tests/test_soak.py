@@ -129,7 +129,7 @@ class Plan:
 def make_plan(corpus, n: int, rng: random.Random) -> Plan:
     """n deliveries: mostly valid forms (one customer each), and resends, exact re-deliveries,
     tampered forms, mails without a PDF, two forms in one mail and unknown customers."""
-    from worker.bench_corpus import make_mail
+    from worker.bench.corpus import make_mail
 
     plan = Plan()
     valid_mails: list[tuple[bytes, bytes]] = []  # (raw mail, pdf)
@@ -308,7 +308,7 @@ def stuck(settings, server: PrivateRedis) -> list[dict]:
 # ---- the test ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def soak_corpus(tmp_path_factory):
-    from worker.bench_corpus import Corpus
+    from worker.bench.corpus import Corpus
 
     return Corpus(tmp_path_factory.mktemp("soak-pki"))
 
@@ -316,7 +316,7 @@ def soak_corpus(tmp_path_factory):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_soak(backend, soak_corpus, make_settings, settings_env, tmp_path):
     from intake.store.db import session_scope
-    from worker.bench_corpus import maildir_deliver
+    from worker.bench.corpus import maildir_deliver
     from worker.profiles import SqlProfileStore
 
     rng = random.Random(SEED)

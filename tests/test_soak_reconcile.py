@@ -20,7 +20,7 @@ def _queued_submission(settings) -> int:
     from intake.mailin.parse import parse_mail
     from intake.mailin.record import record_mail
     from intake.store.db import session_scope
-    from worker.bench_corpus import make_mail
+    from worker.bench.corpus import make_mail
 
     raw = make_mail(b"%PDF-1.7\n%not really a form\n", index=1)
     with session_scope(settings) as session:

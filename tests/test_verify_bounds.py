@@ -1,6 +1,6 @@
 """Issue 12, "bounded whatever the input": the structural limits and the memory ceiling.
 
-The expensive inputs come from ``worker.bench_adversarial`` (the bench's memory stage measures
+The expensive inputs come from ``worker.bench.adversarial`` (the bench's memory stage measures
 all of them); here each is decided in a process of its own, so its peak RSS is its own.
 """
 
@@ -21,18 +21,18 @@ PEAK_MB = 300
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from worker.bench_corpus import Corpus
+    from worker.bench.corpus import Corpus
 
     return Corpus(tmp_path_factory.mktemp("adversarial"))
 
 
 def decide_in_child(corpus, path) -> dict:
     """Through the bench's measuring launcher: a child exec'd from this (big) process would
-    inherit its high-water mark (see worker.bench_child)."""
-    from worker.bench import run_measured
+    inherit its high-water mark (see worker.bench.child)."""
+    from worker.bench.command import run_measured
 
     code, peak, stdout, stderr = run_measured(
-        [sys.executable, "-m", "worker.bench_child", "decide", str(corpus.trust_lists), str(path)], timeout=120)
+        [sys.executable, "-m", "worker.bench.child", "decide", str(corpus.trust_lists), str(path)], timeout=120)
     assert code == 0, stderr[-3000:]
     result = json.loads(stdout.strip().splitlines()[-1])["result"]
     result["process_peak_rss_mb"] = peak
@@ -45,7 +45,7 @@ def decide_in_child(corpus, path) -> dict:
     ("direct_fields", "too_large"),  # was accepted: 100,000 extra fields
 ])
 def test_adversarial_inputs_refused_under_the_memory_bound(corpus, tmp_path, name, reason):
-    from worker.bench_adversarial import ADVERSARIAL
+    from worker.bench.adversarial import ADVERSARIAL
 
     path = tmp_path / f"{name}.pdf"
     path.write_bytes(ADVERSARIAL[name](corpus))

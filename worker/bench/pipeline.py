@@ -10,10 +10,8 @@ a deployment does.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from worker.bench_corpus import SignedForm, maildir_deliver, make_mail
+from worker.bench.corpus import SignedForm, maildir_deliver, make_mail
 
 #: The same reservation keys as tests/fixtures/services.py, so a benchmark and a test session
 #: never share a Redis db.
@@ -89,7 +87,7 @@ class Installation:
             self._redis_db = self._reserve_redis()
             env["DOCINTAKE_REDIS_URL"] = f"{self.services.redis_server.rstrip('/')}/{self._redis_db}"
         if self.config.mailbox == "imap":
-            from worker.bench_imap import start_dovecot
+            from worker.bench.imap import start_dovecot
 
             self._dovecot = start_dovecot(self.root / "dovecot")
             env.update(self._dovecot.env())

@@ -1,12 +1,12 @@
 """Child processes of the benchmark, so that memory is measured in a process of its own.
 
-``python -m worker.bench_child growth TRUST_ROOT N CHECKPOINTS FILE...``
+``python -m worker.bench.child growth TRUST_ROOT N CHECKPOINTS FILE...``
     decides the files round-robin N times in this one process (the worker's decision path,
     :func:`worker.decide.decide_document`) and prints a JSON line with the resident set
     size (VmRSS) after each checkpoint, e.g. ``10,100,1000``.
-``python -m worker.bench_child decide TRUST_ROOT FILE``
+``python -m worker.bench.child decide TRUST_ROOT FILE``
     decides one file and prints its verdict, seconds and peak RSS (ru_maxrss).
-``python -m worker.bench_child measure OUT -- ARGV...``
+``python -m worker.bench.child measure OUT -- ARGV...``
     runs ARGV as a child of this small process and writes its exit code and peak RSS (of it and
     the children it reaped, e.g. RQ's work horses) as JSON to OUT. Launched from the big
     benchmark process directly, a child's ru_maxrss would start at the parent's size: Linux

@@ -19,9 +19,9 @@ def bench_campaign(workdir: Path, trust_lists: Path, services, *, customers: int
     from intake.queue import get_queue
     from intake.store.db import session_scope
     from intake.store.models import OutboundMessage, Profile, utcnow
-    from worker.bench import run_measured
-    from worker.bench_corpus import form_values
-    from worker.bench_pipeline import Config, Installation
+    from worker.bench.command import run_measured
+    from worker.bench.corpus import form_values
+    from worker.bench.pipeline import Config, Installation
     from worker.profiles import SqlProfileStore
 
     with Installation(Config("maildir", "sqlite", "embedded"), workdir / "campaign", trust_lists, services) as inst:

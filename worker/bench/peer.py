@@ -1,12 +1,12 @@
 """A decision process the benchmark drives line by line, for comparing two checkouts of docintake.
 
-Run as a script (``python worker/bench_peer.py ...``) with ``PYTHONPATH`` pointing at the checkout
+Run as a script (``python worker/bench/peer.py ...``) with ``PYTHONPATH`` pointing at the checkout
 to measure: it imports ``verify`` from there and uses only what every version has
 (``verify.policy.Policy.load`` and ``verify.decision.decide``), so the same script serves an old
 commit and this one. Each trusts what it ships with: the demo's trusted lists when its
 ``Policy.load`` takes ``trust_lists``, else the demo's root as an explicit trust root.
 
-    python worker/bench_peer.py --roots PEM --lists DIR FILE...
+    python worker/bench/peer.py --roots PEM --lists DIR FILE...
 
 It decides the first three files (warm-up) and prints ``{"ready": true, "trust": ...}``; then, for
 every index ``i`` read from standard input, it decides ``FILE[i]`` and prints one JSON line: wall

@@ -1,6 +1,6 @@
 """Adversarial inputs for the memory stage of ``docintake bench`` and for the fuzzer (issue 12).
 
-Each is a signed form of :class:`worker.bench_corpus.Corpus` made expensive in one way the
+Each is a signed form of :class:`worker.bench.corpus.Corpus` made expensive in one way the
 issue measured (figures before the fix, this machine, ``decide`` in a fresh process):
 
 =====================  ======================================================  ==================
