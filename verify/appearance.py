@@ -19,6 +19,7 @@ widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -53,13 +54,17 @@ class _Glyph:
     text: str
     visible: bool
     beyond_right: bool  # hidden only because it runs past the right edge
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x0, y0, x1, y1 in the appearance
+    font_trusted: bool = True  # see _font_trusted
 
 
 def check(doc: Any, known: dict[int, str] | None = None) -> list[Mismatch]:
     """Fields of a pdfminer document whose appearance does not show their value, in schema order.
 
     ``known``: object number -> canonical content (verify.conformance), so that a font the
-    structure check has already read is looked up in the font cache without walking it again.
+    structure check has already read is looked up in the font cache without walking it again;
+    it is also what tells the blank's own fonts (see :func:`_font_trusted`): without it, text
+    drawn with an embedded font is not trusted.
     """
     acroform = resolve1(doc.catalog.get("AcroForm"))
     if not isinstance(acroform, dict):
@@ -126,6 +131,12 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
     if device.images or not _only_list_button(device, spec.kind):
         return "its appearance paints shapes or images, which can show any text"
     drawn = device.glyphs
+    if any(not g.font_trusted for g in drawn if (g.visible or g.beyond_right) and not _blank(g.text)):
+        return "its appearance draws with a font whose shapes need not be the text it maps to " \
+               "(an embedded font or a ToUnicode map that is not the blank's, or a Type3 font)"
+    layout = _layout_problem(drawn)
+    if layout:
+        return layout
     if _same(drawn, expected):
         return None
     return f"shows {_shown(drawn)!r} but stores {expected[0]!r}"
@@ -233,8 +244,11 @@ class _Device(PDFLayoutAnalyzer):
     def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate):
         before = len(self.cur_item._objs)
         advance = super().render_char(matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate)
+        trusted = self.rsrcmgr.trusted_fonts.get(id(font), False)
         for item in self.cur_item._objs[before:]:
-            self.glyphs.append(self._glyph(item, graphicstate))
+            glyph = self._glyph(item, graphicstate)
+            glyph.font_trusted = trusted
+            self.glyphs.append(glyph)
         return advance
 
     def _glyph(self, item, graphicstate) -> _Glyph:
@@ -245,7 +259,7 @@ class _Device(PDFLayoutAnalyzer):
                    and _lightness(colour) <= MAX_LIGHTNESS)
         inside = x0 <= cx <= x1 and y0 <= cy <= y1
         beyond_right = legible and cx > x1 and y0 <= cy <= y1
-        return _Glyph(item.get_text(), legible and inside, beyond_right)
+        return _Glyph(item.get_text(), legible and inside, beyond_right, (item.x0, item.y0, item.x1, item.y1))
 
     def paint_path(self, gstate, stroke, fill, evenodd, path):
         colour = gstate.ncolor if fill else gstate.scolor
@@ -272,6 +286,8 @@ class _LazyFonts(dict):
         spec = self.fonts[fontid]  # KeyError: pdfminer's do_Tf handles an unknown font
         objid = getattr(spec, "objid", None)
         font = self.manager.get_font(objid, resolve1(spec))
+        trusted = self.manager.trusted_fonts
+        trusted[id(font)] = trusted.get(id(font), False) or _font_trusted(objid, resolve1(spec), self.manager.known)
         self[fontid] = font
         return font
 
@@ -356,6 +372,8 @@ def _fonts_manager(known: dict[int, str]):
         def __init__(self):
             super().__init__(caching=True)
             self.marks: dict = {}
+            self.known = known
+            self.trusted_fonts: dict[int, bool] = {}  # id(pdfminer font) -> _font_trusted
 
         def get_font(self, objid, spec):
             if objid is not None and objid in self._cached_fonts:
@@ -375,6 +393,51 @@ def _fonts_manager(known: dict[int, str]):
             return font
 
     return Manager()
+
+
+#: Font types whose glyphs a viewer finds by the encoding's glyph names in a font of its own.
+_SIMPLE_FONTS = frozenset({"Type1", "MMType1", "TrueType"})
+_FONT_FILES = ("FontFile", "FontFile2", "FontFile3")
+
+
+def _font_trusted(objid: Any, spec: Any, known: dict[int, str]) -> bool:
+    """Whether the text pdfminer reads from this font is the text a viewer paints with it.
+
+    An embedded program draws whatever shape it has for a code, a ``/ToUnicode`` map names any
+    text for it, and a Type3 glyph is any drawing: pdfminer then reads one number while the
+    viewer paints another. Only two kinds of font are safe: the blank's own fonts (the same
+    content as a published blank's ``/DR`` font; conformance keeps those unchanged), and fonts
+    that embed nothing and map nothing, whose glyphs the viewer picks by the same glyph names
+    pdfminer reads (what pdfium, pypdf and pdftk draw values with: Helvetica, Chrome's sans).
+    """
+    if objid is not None and known.get(objid) in _blank_fonts():
+        return True
+    if not isinstance(spec, dict) or "ToUnicode" in spec:
+        return False
+    subtype = _name(spec.get("Subtype"))
+    if subtype in _SIMPLE_FONTS:
+        return not _embeds(spec)
+    if subtype == "Type0":
+        descendants = resolve1(spec.get("DescendantFonts"))
+        encoding = resolve1(spec.get("Encoding"))
+        return (_name(encoding) is not None and isinstance(descendants, list) and len(descendants) == 1
+                and isinstance(resolve1(descendants[0]), dict) and not _embeds(resolve1(descendants[0])))
+    return False  # Type3, or no type at all
+
+
+def _embeds(spec: dict) -> bool:
+    descriptor = resolve1(spec.get("FontDescriptor"))  # none: a standard 14 font, nothing embedded
+    return isinstance(descriptor, dict) and any(key in descriptor for key in _FONT_FILES)
+
+
+@functools.lru_cache(maxsize=1)
+def _blank_fonts() -> frozenset[str]:
+    """The canonical contents (verify.conformance) of every published blank's /DR fonts."""
+    from verify import conformance
+
+    return frozenset(value for version, lang in conformance.PUBLISHED
+                     for path, value in conformance.published_structure(version, lang).items()
+                     if path.startswith("acroform /DR /Font "))
 
 
 def _content_key(obj: Any) -> str:
@@ -438,6 +501,39 @@ def _lightness(colour: Any) -> float:
 
 
 # -- comparing ----------------------------------------------------------------------------------
+
+
+#: A glyph may overlap the one before it by this share of the earlier glyph's width (kerning).
+MAX_OVERLAP = 0.3
+#: A glyph narrower than this share of its height is squeezed out of sight (``Tz``, zero /Widths).
+MIN_WIDTH = 0.1
+
+
+def _layout_problem(glyphs: list[_Glyph]) -> str | None:
+    """The glyphs read in the order a person reads them, each one where it can be seen.
+
+    pdfminer reads glyphs in the order the stream draws them; a viewer shows them where they
+    land. Glyphs placed back to front (``Tm``, ``Td``) make another string of the same letters,
+    glyphs drawn over each other (a negative ``Tc``) or squeezed to nothing (``Tz``, zero widths)
+    show fewer letters than are read. A field is one line, drawn left to right.
+    """
+    shown = [g for g in glyphs if (g.visible or g.beyond_right) and not _blank(g.text)]
+    previous = None
+    for g in shown:
+        x0, y0, x1, y1 = g.box
+        height = y1 - y0
+        # a glyph without Unicode ("(cid:N)", pdftk's stand-in for a letter its font lacks) reads as
+        # no letter at all (see _drawn_as): its width does not matter
+        if height <= 0 or (x1 - x0 < MIN_WIDTH * height and not g.text.startswith("(cid:")):
+            return "its appearance squeezes a letter out of sight"
+        if previous is not None:
+            px0, py0, px1, py1 = previous.box
+            if abs(y0 - py0) > 0.3 * (py1 - py0):
+                return "its appearance draws the value on more than one line"
+            if x0 < px1 - MAX_OVERLAP * (px1 - px0):
+                return "its appearance draws letters over or before the ones drawn earlier"
+        previous = g
+    return None
 
 
 def _same(glyphs: list[_Glyph], expected: list[str]) -> bool:

@@ -1,0 +1,162 @@
+"""More attacks on "what the customer saw is what is applied" (issue 9), the way a PDF-signature
+researcher builds them: fonts whose text is not their shapes, glyphs placed out of reading order,
+and parser differentials below the form. Each file is a pypdf-filled form changed by the
+fraudster before the customer signs it with the test PKI (or after, in transit), and each was
+accepted before the check named in its test (README, "Attacks and the checks that stop them").
+"""
+
+from __future__ import annotations
+
+from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, FloatObject, NameObject,
+                           NumberObject, TextStringObject)
+
+from tests.test_verify_as_seen import accepted, field, rejected, sign  # noqa: F401 - the fixture
+
+VICTIM = "+37120000000"  # what the customer typed and sees
+ATTACKER = "+37129999999"  # what the fraudster wants applied
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _stream(writer, data: bytes):
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    return writer._add_object(stream)
+
+
+def _draw(writer, node, content: bytes, font) -> None:
+    """Give ``node`` a normal appearance drawing ``content`` with ``font`` as /F1."""
+    rect = [float(v) for v in node["/Rect"]]
+    stream = DecodedStreamObject()
+    stream.set_data(content)
+    stream.update({
+        NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+        NameObject("/BBox"): ArrayObject([FloatObject(0), FloatObject(0), FloatObject(rect[2] - rect[0]),
+                                          FloatObject(rect[3] - rect[1])]),
+        NameObject("/Resources"): DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}),
+    })
+    node[NameObject("/AP")] = DictionaryObject({NameObject("/N"): writer._add_object(stream)})
+
+
+def _line(shown: str, ops: str = "") -> bytes:
+    return f"/Tx BMC q BT /F1 9 Tf 0 g {ops} 2 4.8 Td ({shown}) Tj ET Q EMC".encode("latin-1")
+
+
+def _field_font(writer):
+    return writer._root_object["/AcroForm"]["/DR"]["/Font"].raw_get("/DejaVuField")
+
+
+def _to_unicode(writer, mapping: dict[int, int]):
+    pairs = "\n".join(f"<{code:02X}> <{uni:04X}>" for code, uni in mapping.items())
+    return _stream(writer, (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Lie def "
+        f"1 begincodespacerange <00> <FF> endcodespacerange {len(mapping)} beginbfchar\n{pairs}\nendbfchar "
+        "endcmap CMapName currentdict /CMap defineresource pop end end").encode())
+
+
+def _zero_reads_nine() -> dict[int, int]:
+    mapping = {code: code for code in range(32, 127)}
+    mapping[ord("0")] = ord("9")
+    return mapping
+
+
+def _helvetica(**extra) -> DictionaryObject:
+    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                             NameObject("/BaseFont"): NameObject("/Helvetica"),
+                             NameObject("/Encoding"): NameObject("/WinAnsiEncoding")})
+    font.update({NameObject(k): v for k, v in extra.items()})
+    return font
+
+
+def _phone_drawn(writer, content: bytes, font, stored: str = ATTACKER) -> None:
+    node = field(writer, "phone")
+    _draw(writer, node, content, font)
+    node[NameObject("/V")] = TextStringObject(stored)
+
+
+# -- fonts whose text is not what they paint -------------------------------------------------------
+
+
+def test_blank_font_program_with_a_lying_tounicode_map(sign):
+    """The blank's embedded DejaVu program paints "0"; a new ToUnicode map says "9"."""
+    def lie(writer):
+        blank = _field_font(writer).get_object()
+        font = DictionaryObject({k: blank.raw_get(k) for k in blank})
+        font[NameObject("/ToUnicode")] = _to_unicode(writer, _zero_reads_nine())
+        _phone_drawn(writer, _line(VICTIM), writer._add_object(font))
+
+    report = sign(lie)
+    rejected(report, "appearance_mismatch", "phone")
+    assert "font" in report.reasons[0].message
+
+
+def test_standard_font_with_a_tounicode_map(sign):
+    """Helvetica is not embedded: the viewer paints the WinAnsi glyph "0", pdfminer reads the map's "9"."""
+    def lie(writer):
+        font = _helvetica(**{"/ToUnicode": _to_unicode(writer, _zero_reads_nine())})
+        _phone_drawn(writer, _line(VICTIM), writer._add_object(font))
+
+    rejected(sign(lie), "appearance_mismatch", "phone")
+
+
+def test_type3_font_draws_any_shape(sign):
+    """A Type3 glyph is a drawing: each code can look like any digit, whatever it reads as."""
+    def type3(writer):
+        box = _stream(writer, b"600 0 0 0 600 1000 d1 80 0 m 520 0 l 520 1000 l 80 1000 l h S")
+        names = [NameObject(f"/g{c}") for c in range(32, 127)]
+        font = DictionaryObject({
+            NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type3"),
+            NameObject("/FontBBox"): ArrayObject([NumberObject(n) for n in (0, 0, 600, 1000)]),
+            NameObject("/FontMatrix"): ArrayObject([FloatObject(v) for v in (0.001, 0, 0, 0.001, 0, 0)]),
+            NameObject("/CharProcs"): DictionaryObject({n: box for n in names}),
+            NameObject("/Encoding"): DictionaryObject({NameObject("/Differences"): ArrayObject([NumberObject(32), *names])}),
+            NameObject("/FirstChar"): NumberObject(32), NameObject("/LastChar"): NumberObject(126),
+            NameObject("/Widths"): ArrayObject([NumberObject(600)] * len(names)),
+            NameObject("/ToUnicode"): _to_unicode(writer, {c: c for c in range(32, 127)}),
+        })
+        _phone_drawn(writer, _line(ATTACKER), writer._add_object(font))
+
+    rejected(sign(type3), "appearance_mismatch", "phone")
+
+
+def test_value_drawn_with_a_standard_font_is_accepted(sign):
+    """Nothing embedded, nothing mapped: the viewer and pdfminer take the same glyph names (pdfium,
+    pypdf and pdftk draw with Helvetica this way)."""
+    accepted(sign(lambda w: _phone_drawn(w, _line(VICTIM), w._add_object(_helvetica()), stored=VICTIM)))
+
+
+# -- glyphs out of reading order, over each other, squeezed away ------------------------------------
+
+
+def test_letters_placed_in_another_order(sign):
+    """The stream draws "sinaj..." but puts each letter where "janis..." has it: the customer reads
+    their own address, pdfminer reads a permutation the fraudster registered."""
+    shown, stored = "janis.berzins@example.com", "sinaj.berzins@example.com"
+
+    def permute(writer):
+        used: set[int] = set()
+        ops = []
+        for letter in stored:
+            at = next(j for j, c in enumerate(shown) if c == letter and j not in used)
+            used.add(at)
+            ops.append(f"1 0 0 1 {2 + 6 * at} 4.8 Tm ({letter}) Tj")
+        node = field(writer, "email")
+        _draw(writer, node, ("/Tx BMC q BT /F1 9 Tf 0 g " + " ".join(ops) + " ET Q EMC").encode(), _field_font(writer))
+        node[NameObject("/V")] = TextStringObject(stored)
+
+    rejected(sign(permute), "appearance_mismatch", "email")
+
+
+def test_digits_drawn_over_each_other(sign):
+    """A negative character spacing stacks seven "9"s on one spot: one "9" is seen, seven are read."""
+    content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (+3712) Tj -5.7 Tc (9999999) Tj ET Q EMC"
+    rejected(sign(lambda w: _phone_drawn(w, content, _field_font(w))), "appearance_mismatch", "phone")
+
+
+def test_digit_squeezed_to_nothing(sign):
+    """Horizontal scaling of 1 % leaves a hairline where a digit is read."""
+    content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (+3712000000) Tj 1 Tz (9) Tj ET Q EMC"
+    report = sign(lambda w: _phone_drawn(w, content, _field_font(w), stored="+37120000009"))
+    rejected(report, "appearance_mismatch", "phone")
+    assert [r.code for r in report.reasons] == ["appearance_mismatch"]
