@@ -7,6 +7,7 @@ accepted before the check named in its test (README, "Attacks and the checks tha
 
 from __future__ import annotations
 
+import pytest
 from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, FloatObject, NameObject,
                            NumberObject, TextStringObject)
 
@@ -160,3 +161,96 @@ def test_digit_squeezed_to_nothing(sign):
     report = sign(lambda w: _phone_drawn(w, content, _field_font(w), stored="+37120000009"))
     rejected(report, "appearance_mismatch", "phone")
     assert [r.code for r in report.reasons] == ["appearance_mismatch"]
+
+
+# -- the end of a value painted out of sight: a look pdfminer does not compute ------------------------
+
+SHOWN_EMAIL = "janis.berzins@example.com"
+STORED_EMAIL = SHOWN_EMAIL + ".evil.lv"  # a subdomain of the fraudster's domain, its mail theirs
+
+
+def _function(c0: float, c1: float) -> DictionaryObject:
+    return DictionaryObject({
+        NameObject("/FunctionType"): NumberObject(2), NameObject("/N"): NumberObject(1),
+        NameObject("/Domain"): ArrayObject([NumberObject(0), NumberObject(1)]),
+        NameObject("/C0"): ArrayObject([FloatObject(c0)]), NameObject("/C1"): ArrayObject([FloatObject(c1)]),
+    })
+
+
+def _shading() -> DictionaryObject:
+    return DictionaryObject({
+        NameObject("/ShadingType"): NumberObject(2), NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+        NameObject("/Coords"): ArrayObject([NumberObject(n) for n in (0, 0, 1, 0)]),
+        NameObject("/Function"): _function(1, 1),
+    })
+
+
+def _state(**entries) -> dict:
+    return {"/ExtGState": DictionaryObject({NameObject("/GS0"): DictionaryObject(
+        {NameObject(f"/{k}"): v for k, v in entries.items()})})}
+
+
+def _space(space) -> dict:
+    return {"/ColorSpace": DictionaryObject({NameObject("/CS0"): space})}
+
+
+_SUFFIX_HIDERS = {
+    "alpha-zero": (b"/GS0 gs", lambda w: _state(ca=FloatObject(0), CA=FloatObject(0))),
+    "blend-screen": (b"/GS0 gs", lambda w: _state(BM=NameObject("/Screen"))),
+    "transfer-to-white": (b"/GS0 gs", lambda w: _state(TR=_function(1, 1))),
+    "indexed-white": (b"/CS0 cs 0 sc", lambda w: _space(ArrayObject([
+        NameObject("/Indexed"), NameObject("/DeviceRGB"), NumberObject(0), TextStringObject("\xff\xff\xff")]))),
+    "separation-none": (b"/CS0 cs 0 scn", lambda w: _space(ArrayObject([
+        NameObject("/Separation"), NameObject("/None"), NameObject("/DeviceGray"), _function(0, 0)]))),
+    "pattern": (b"/Pattern cs /P0 scn", lambda w: {"/Pattern": DictionaryObject({NameObject("/P0"): DictionaryObject(
+        {NameObject("/PatternType"): NumberObject(2), NameObject("/Shading"): _shading()})})}),
+    "default-rgb": (b"", lambda w: {"/ColorSpace": DictionaryObject({NameObject("/DefaultGray"): ArrayObject([
+        NameObject("/Indexed"), NameObject("/DeviceRGB"), NumberObject(255), TextStringObject("\xff" * 768)])})}),
+}
+
+
+def _email_drawn(writer, content: bytes, resources: dict) -> None:
+    node = field(writer, "email")
+    _draw(writer, node, content, _field_font(writer))
+    node["/AP"]["/N"].get_object()["/Resources"].update({NameObject(k): v for k, v in resources.items()})
+    node[NameObject("/V")] = TextStringObject(STORED_EMAIL)
+
+
+@pytest.mark.parametrize("how", sorted(_SUFFIX_HIDERS))
+def test_end_of_the_email_hidden_by_graphics_state_or_colour(sign, how):
+    """The customer sees their own address; the fraudster's subdomain after it is painted
+    transparent, blended or mapped to white, or in a colour space pdfminer cannot see into."""
+    operators, resources = _SUFFIX_HIDERS[how]
+    content = (b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + SHOWN_EMAIL.encode() + b") Tj " + operators
+               + b" (.evil.lv) Tj ET Q EMC")
+    rejected(sign(lambda w: _email_drawn(w, content, resources(w))), "appearance_mismatch", "email")
+
+
+@pytest.mark.parametrize("cover", [b"1 g 125 0 200 18 re f", b"q 125 0 200 18 re W n /Sh0 sh Q"],
+                         ids=["white-box", "shading"])
+def test_end_of_the_email_painted_over(sign, cover):
+    content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + STORED_EMAIL.encode() + b") Tj ET Q " + cover + b" EMC"
+    report = sign(lambda w: _email_drawn(w, content, {"/Shading": DictionaryObject({NameObject("/Sh0"): _shading()})}))
+    rejected(report, "appearance_mismatch", "email")
+
+
+def test_white_background_under_the_value_is_accepted(sign):
+    """Readers paint the box's background first (pdfium): light paint under the letters is fine."""
+    content = b"/Tx BMC 1 g 0 0 200 18 re f q BT /F1 9 Tf 0 g 2 4.8 Td (+37120000000) Tj ET Q EMC"
+    accepted(sign(lambda w: _phone_drawn(w, content, _field_font(w), stored=VICTIM)))
+
+
+def test_pep_checkbox_ticked_in_a_transparent_graphics_state(sign):
+    """PEP stored as yes, its tick painted with opacity 0: the customer saw an empty box."""
+    def ticked(writer):
+        node = field(writer, "is_pep")
+        for name, state in ((NameObject("/V"), NameObject("/Yes")), (NameObject("/AS"), NameObject("/Yes"))):
+            node[name] = state
+        yes = node["/AP"]["/N"]["/Yes"].get_object()
+        resources = yes.get("/Resources")
+        resources = resources.get_object() if resources is not None else DictionaryObject()
+        resources.update({NameObject(k): v for k, v in _state(ca=FloatObject(0), CA=FloatObject(0)).items()})
+        yes[NameObject("/Resources")] = resources
+        yes.set_data(b"/GS0 gs " + yes.get_data())
+
+    rejected(sign(ticked), "appearance_mismatch", "is_pep")

@@ -130,6 +130,10 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
         return "its appearance cannot be read"
     if device.images or not _only_list_button(device, spec.kind):
         return "its appearance paints shapes or images, which can show any text"
+    if device.unsafe:
+        return f"its appearance {device.unsafe}"
+    if device.covered:
+        return "its appearance paints over letters it has drawn"
     drawn = device.glyphs
     if any(not g.font_trusted for g in drawn if (g.visible or g.beyond_right) and not _blank(g.text)):
         return "its appearance draws with a font whose shapes need not be the text it maps to " \
@@ -166,6 +170,8 @@ def _checkbox_problem(node: dict, widget: dict, normal: Any, manager: Any) -> st
         return "its appearance has no states" if checked else None
     stream = resolve1(normal.get(state)) if state else None
     marked = stream is not None and _draws_mark(stream, widget, manager)
+    if marked is None:
+        return "its appearance cannot be judged: it sets transparency, blending or colour transfer, or paints a shading"
     if marked != checked:
         return "stores checked but is drawn unchecked" if checked else "stores unchecked but is drawn checked"
     return None
@@ -182,7 +188,7 @@ def _only_list_button(device: Any, kind: str) -> bool:
     return all(left >= right - LIST_BUTTON for left in device.shapes)
 
 
-def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
+def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool | None:
     # the blank's checkboxes share their state drawings: each (drawing, widget size) is rendered once
     rect = tuple(resolve1(widget.get("Rect")) or ())
     key = (getattr(stream, "objid", None) or id(stream), tuple(round(float(resolve1(v)), 2) for v in rect[2:]),
@@ -190,7 +196,8 @@ def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool:
     if key not in manager.marks:
         try:
             device = _render(stream, widget, {}, manager)
-            manager.marks[key] = device.painted or device.images or any(g.visible for g in device.glyphs)
+            marked = device.painted or device.images or any(g.visible for g in device.glyphs)
+            manager.marks[key] = None if device.unsafe else marked
         except Exception:
             manager.marks[key] = False
     return manager.marks[key]
@@ -230,6 +237,8 @@ class _Device(PDFLayoutAnalyzer):
         self.glyphs: list[_Glyph] = []
         self.painted = False
         self.images = False
+        self.unsafe: str | None = None  # what makes the drawing's look unknowable to pdfminer
+        self.covered = False  # a light shape painted over a glyph drawn before it
         self.shapes: list[float] = []  # left edge of each visible painted shape
         self.bbox = clip
         self.clip = clip
@@ -254,19 +263,37 @@ class _Device(PDFLayoutAnalyzer):
     def _glyph(self, item, graphicstate) -> _Glyph:
         x0, y0, x1, y1 = self.clip
         cx, cy = (item.x0 + item.x1) / 2, (item.y0 + item.y1) / 2
-        colour = graphicstate.scolor if self.render_mode in (1, 5) else graphicstate.ncolor
+        stroked = self.render_mode in (1, 5)
+        colour = graphicstate.scolor if stroked else graphicstate.ncolor
+        space = graphicstate.scs if stroked else graphicstate.ncs
         legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
-                   and _lightness(colour) <= MAX_LIGHTNESS)
+                   and getattr(space, "name", None) in PLAIN_SPACES and _lightness(colour) <= MAX_LIGHTNESS)
         inside = x0 <= cx <= x1 and y0 <= cy <= y1
         beyond_right = legible and cx > x1 and y0 <= cy <= y1
         return _Glyph(item.get_text(), legible and inside, beyond_right, (item.x0, item.y0, item.x1, item.y1))
 
     def paint_path(self, gstate, stroke, fill, evenodd, path):
         colour = gstate.ncolor if fill else gstate.scolor
-        if (stroke or fill) and _lightness(colour) <= MAX_LIGHTNESS and self._inside(path):
-            self.painted = True
-            points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
-            self.shapes.append(min(x for x, _ in points))
+        space = gstate.ncs if fill else gstate.scs
+        if not (stroke or fill):
+            return
+        points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in path if len(seg) >= 3]
+        if getattr(space, "name", None) in PLAIN_SPACES and _lightness(colour) <= MAX_LIGHTNESS:
+            if self._inside(path):
+                self.painted = True
+                self.shapes.append(min(x for x, _ in points))
+        elif points and self._over_glyphs(points, gstate.linewidth if stroke else 0.0):
+            self.covered = True  # white (or an unknown colour) over letters already drawn hides them
+
+    def _over_glyphs(self, points, width: float) -> bool:
+        pad = abs(width) * max(abs(self.ctm[0]), abs(self.ctm[3]), 1.0) / 2
+        x0, x1 = min(x for x, _ in points) - pad, max(x for x, _ in points) + pad
+        y0, y1 = min(y for _, y in points) - pad, max(y for _, y in points) + pad
+        for g in self.glyphs:
+            gx0, gy0, gx1, gy1 = g.box
+            if g.visible and gx0 < x1 and x0 < gx1 and gy0 < y1 and y0 < gy1:
+                return True
+        return False
 
     def _inside(self, path) -> bool:
         x0, y0, x1, y1 = self.clip
@@ -300,6 +327,9 @@ class _Interpreter(PDFPageInterpreter):
         if not isinstance(resources, dict):
             return super().init_resources(resources)
         fonts = resolve1(resources.get("Font"))
+        spaces = resolve1(resources.get("ColorSpace"))
+        if isinstance(spaces, dict) and any(str(k).startswith("Default") for k in spaces):
+            self.device.unsafe = "remaps the device colours (DefaultGray, DefaultRGB, DefaultCMYK)"
         super().init_resources({k: v for k, v in resources.items() if k != "Font"})
         self.resources = resources
         self.fontmap = _LazyFonts(self.rsrcmgr, fonts if isinstance(fonts, dict) else {})
@@ -307,6 +337,19 @@ class _Interpreter(PDFPageInterpreter):
     def init_state(self, ctm):
         super().init_state(ctm)
         self.clips: list = []
+
+    def do_gs(self, name):
+        """pdfminer ignores graphics states; one that makes text transparent, blends it away, maps
+        its colour (transfer functions) or sets another font leaves the drawing unknowable."""
+        from pdfminer.psparser import literal_name
+
+        states = resolve1((getattr(self, "resources", None) or {}).get("ExtGState"))
+        state = resolve1(states.get(literal_name(name))) if isinstance(states, dict) else None
+        if not isinstance(state, dict) or not _plain_graphics_state(state):
+            self.device.unsafe = "sets transparency, blending, colour transfer or a font through a graphics state"
+
+    def do_sh(self, name):
+        self.device.unsafe = "paints a shading, which can cover any text"
 
     def do_q(self):
         self.clips.append(self.device.clip)
@@ -393,6 +436,31 @@ def _fonts_manager(known: dict[int, str]):
             return font
 
     return Manager()
+
+
+#: Colour spaces whose colours are what pdfminer's numbers say (Indexed, Separation, ICC profiles,
+#: patterns can paint anything, /None paints nothing).
+PLAIN_SPACES = frozenset({"DeviceGray", "DeviceRGB", "DeviceCMYK"})
+#: Graphics state entries that change lines and rendering details only, not what colour text has.
+_PLAIN_STATE = frozenset({"Type", "LW", "LC", "LJ", "ML", "D", "RI", "FL", "SM", "SA"})
+_OPAQUE_NORMAL = {"BM": ("Normal", "Compatible"), "SMask": ("None",)}
+
+
+def _plain_graphics_state(state: dict) -> bool:
+    for key, value in state.items():
+        key, value = str(key), resolve1(value)
+        if key in _PLAIN_STATE:
+            continue
+        if key in ("CA", "ca"):
+            if not isinstance(value, (int, float)) or value < 1:
+                return False
+        elif key in ("BM", "SMask"):
+            names = value if isinstance(value, list) else [value]
+            if not names or any(_name(n) not in _OPAQUE_NORMAL[key] for n in names):
+                return False
+        else:
+            return False
+    return True
 
 
 #: Font types whose glyphs a viewer finds by the encoding's glyph names in a font of its own.
@@ -486,18 +554,21 @@ class _Page:
 
 
 def _lightness(colour: Any) -> float:
+    """Luminance, 0 black .. 1 white (yellow on white is as unreadable as white on white)."""
     values = colour if isinstance(colour, (list, tuple)) else [colour]
     try:
-        nums = [float(v) for v in values]
+        nums = [min(max(float(v), 0.0), 1.0) for v in values]
     except (TypeError, ValueError):
-        return 0.0  # a pattern or named colour: assume visible
+        return 1.0  # a pattern or named colour: not known to be visible
     if len(nums) == 1:
         return nums[0]
+    if len(nums) == 4:  # CMYK, naively
+        c, m, y, k = nums
+        nums = [(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)]
     if len(nums) == 3:
-        return min(nums)
-    if len(nums) == 4:
-        return 1 - max(nums)
-    return 0.0
+        r, g, b = nums
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.0
 
 
 # -- comparing ----------------------------------------------------------------------------------
