@@ -9,7 +9,9 @@ document than the one the signature validator saw:
   file with an unreferenced object stream peaked at 2.1 GB);
 * a broken ``/Prev`` section leaves the newer sections read and the older ones missing;
 * an object that does not parse at its offset is looked up in the next (older) xref section;
-* an offset pointing at another object number is "repaired" by reading on to the next ``obj``.
+* an offset pointing at another object number is "repaired" by reading on to the next ``obj``;
+* a dictionary that names a key twice keeps the last value in pdfminer (and pdfium), the first in
+  pyHanko's lenient reader and in other viewers: which one counts depends on who reads.
 
 :class:`StrictPDFDocument` turns each of those into :class:`RecoveryRefused` before anything is
 read, and pdfplumber is made to build its documents with it (:func:`install`), so no recovery
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef
 from pdfminer.pdfexceptions import PDFException
-from pdfminer.pdfparser import PDFSyntaxError
-from pdfminer.psparser import PSEOF
+from pdfminer.pdfparser import PDFParser, PDFStreamParser, PDFSyntaxError
+from pdfminer.psparser import PSEOF, PSLiteral
 
 
 class RecoveryRefused(PDFException):
@@ -29,10 +31,33 @@ class RecoveryRefused(PDFException):
     pdfminer catches those to try the next, older, xref section."""
 
 
+class _EachKeyOnce:
+    """A parser that refuses a dictionary naming one key twice (``<< /V (a) /V (b) >>``, also
+    spelled ``/#56``): pdfminer would keep the last value where pyHanko keeps the first."""
+
+    def end_type(self, type_):
+        pos, objs = super().end_type(type_)
+        if type_ == "d":
+            keys = [k.name if isinstance(k, PSLiteral) else k for k in objs[0::2]]
+            if len(set(keys)) != len(keys):
+                raise RecoveryRefused("a dictionary names the same key twice")
+        return pos, objs
+
+
+class _Parser(_EachKeyOnce, PDFParser):
+    pass
+
+
+class _StreamParser(_EachKeyOnce, PDFStreamParser):
+    pass
+
+
 class StrictPDFDocument(PDFDocument):
     """pdfminer's document, reading objects only where the xref chain says they are."""
 
     def __init__(self, parser, password: str = "", caching: bool = True, fallback: bool = False) -> None:
+        if type(parser) is PDFParser:  # what pdfplumber opens: the same parser, refusing repeated keys
+            parser.__class__ = _Parser
         super().__init__(parser, password=password, caching=caching, fallback=False)
         if parser.fallback:  # nothing above sets it; never read streams by scanning for endstream
             raise RecoveryRefused("pdfminer's fallback parser was switched on")
@@ -71,6 +96,22 @@ class StrictPDFDocument(PDFDocument):
         except (PSEOF, PDFSyntaxError) as exc:
             raise RecoveryRefused(f"object {objid} cannot be parsed: {type(exc).__name__}") from exc
         return obj
+
+    def _get_objects(self, stream):
+        """pdfminer's own, with the object stream read by a parser that refuses repeated keys."""
+        from pdfminer.pdfdocument import LITERAL_OBJSTM
+
+        if stream.get("Type") is not LITERAL_OBJSTM or not isinstance(stream.get("N"), int):
+            raise RecoveryRefused("an object stream without /Type /ObjStm or /N")
+        parser = _StreamParser(stream.get_data())
+        parser.set_document(self)
+        objs: list[object] = []
+        try:
+            while True:
+                objs.append(parser.nextobject()[1])
+        except PSEOF:
+            pass
+        return objs, stream["N"]
 
     def _getobj_objstm(self, stream, index: int, objid: int) -> object:
         try:

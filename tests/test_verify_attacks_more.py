@@ -254,3 +254,84 @@ def test_pep_checkbox_ticked_in_a_transparent_graphics_state(sign):
         yes.set_data(b"/GS0 gs " + yes.get_data())
 
     rejected(sign(ticked), "appearance_mismatch", "is_pep")
+
+
+# -- one dictionary, one key: parsers that keep the first or the last of two -----------------------
+
+
+@pytest.fixture(scope="module")
+def sign_patched(pki, person_for, make_form, trust_policy):
+    """Like ``sign``, with byte replacements of equal length after pypdf wrote the file (pypdf
+    cannot write a key twice): ``/X`` written by pypdf becomes a second ``/V``."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    from tests.test_verify_decision import assert_well_formed
+    from verify.decision import decide
+
+    def run(change, patches: list[tuple[bytes, bytes]]):
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_form())))
+        change(writer)
+        out = io.BytesIO()
+        writer.write(out)
+        data = out.getvalue()
+        for old, new in patches:
+            assert len(old) == len(new) and old in data, old
+            data = data.replace(old, new)
+        report = decide(pki.sign_pdf(data, person_for(None)), trust_policy)
+        assert_well_formed(report)
+        return report
+
+    return run
+
+
+def test_field_with_two_values(sign_patched):
+    """``<< /V (+37120000000) /V (+37129999999) >>``: pdfminer and pdfium read the second."""
+    def two(writer):
+        node = field(writer, "phone")
+        del node["/V"]
+        node[NameObject("/V")] = TextStringObject(VICTIM)
+        node[NameObject("/X")] = TextStringObject(ATTACKER)
+
+    report = sign_patched(two, [(b"\n/X (", b"\n/V (")])
+    assert report.verdict == "rejected" and report.reasons[0].code in ("signature_invalid", "malformed_pdf")
+
+
+def test_appearance_resources_with_two_font_maps(sign_patched):
+    """Objects only the field reader opens (an appearance's resources): the first /Font map draws
+    with the blank's font, the second with one whose "0" is the glyph "nine"."""
+    def two(writer):
+        stream = field(writer, "phone")["/AP"]["/N"].get_object()
+        resources = DictionaryObject(dict(stream["/Resources"].items()))
+        nine = _helvetica(**{"/Encoding": DictionaryObject({
+            NameObject("/BaseEncoding"): NameObject("/WinAnsiEncoding"),
+            NameObject("/Differences"): ArrayObject([NumberObject(ord("0")), NameObject("/nine")])})})
+        resources[NameObject("/Fonu")] = DictionaryObject({NameObject("/DejaVuField"): writer._add_object(nine)})
+        stream[NameObject("/Resources")] = writer._add_object(resources)
+
+    report = sign_patched(two, [(b"/Fonu", b"/Font")])
+    rejected(report, "malformed_pdf")
+    assert "twice" in report.reasons[0].message
+
+
+def test_key_spelled_with_a_hex_escape_is_the_same_key(sign_patched):
+    """``/#56`` is ``/V`` for every parser: the value it holds is the one judged."""
+    def escaped(writer):
+        node = field(writer, "phone")
+        del node["/V"]
+        node[NameObject("/QQQ")] = TextStringObject(ATTACKER)
+
+    rejected(sign_patched(escaped, [(b"\n/QQQ (", b"\n/#56 (")]), "appearance_mismatch", "phone")
+
+
+def test_field_name_in_utf16_is_the_same_field(sign):
+    """``/T <FEFF 0070 0068 ...>`` is "phone" for every reader: the same field, accepted."""
+    import codecs
+
+    from pypdf.generic import ByteStringObject
+
+    def utf16(writer):
+        field(writer, "phone")[NameObject("/T")] = ByteStringObject(codecs.BOM_UTF16_BE + "phone".encode("utf-16-be"))
+
+    accepted(sign(utf16))

@@ -31,6 +31,7 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.utils import apply_matrix_pt, mult_matrix
 
 from forms.extract import _name, _text
+from forms.strict_reading import RecoveryRefused
 from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
 
 #: Smallest text height (points on the page) that counts as shown; the blank's fields use 9 pt.
@@ -126,6 +127,8 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
         return "a text appearance with states"
     try:
         device = _render(normal, widget, acroform, manager)
+    except RecoveryRefused:
+        raise  # the file, not this appearance: verify.as_seen makes it malformed_pdf
     except Exception:
         return "its appearance cannot be read"
     if device.images or not _only_list_button(device, spec.kind):
@@ -198,6 +201,8 @@ def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool | None:
             device = _render(stream, widget, {}, manager)
             marked = device.painted or device.images or any(g.visible for g in device.glyphs)
             manager.marks[key] = None if device.unsafe else marked
+        except RecoveryRefused:
+            raise
         except Exception:
             manager.marks[key] = False
     return manager.marks[key]
@@ -423,6 +428,8 @@ def _fonts_manager(known: dict[int, str]):
                 return self._cached_fonts[objid]
             try:
                 key = f"known:{known[objid]}" if objid in known else _content_key(spec)
+            except RecoveryRefused:
+                raise
             except Exception:
                 return super().get_font(objid, spec)
             font = _FONTS.get(key)
