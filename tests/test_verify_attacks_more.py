@@ -335,3 +335,45 @@ def test_field_name_in_utf16_is_the_same_field(sign):
         field(writer, "phone")[NameObject("/T")] = ByteStringObject(codecs.BOM_UTF16_BE + "phone".encode("utf-16-be"))
 
     accepted(sign(utf16))
+
+
+# -- optional content inside an appearance -------------------------------------------------------
+
+
+def _all_off(writer) -> DictionaryObject:
+    group = writer._add_object(DictionaryObject({NameObject("/Type"): NameObject("/OCG"),
+                                                 NameObject("/Name"): TextStringObject("decoy")}))
+    return DictionaryObject({NameObject("/Type"): NameObject("/OCMD"), NameObject("/OCGs"): ArrayObject([group]),
+                             NameObject("/P"): NameObject("/AllOff")})
+
+
+def _suffix_in_marked_content(writer):
+    content = (b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + SHOWN_EMAIL.encode()
+               + b") Tj /OC /MC0 BDC (.evil.lv) Tj EMC ET Q EMC")
+    _email_drawn(writer, content, {"/Properties": DictionaryObject({NameObject("/MC0"): _all_off(writer)})})
+
+
+def _suffix_in_an_optional_form(writer):
+    inner = DecodedStreamObject()
+    inner.set_data(b"BT /F1 9 Tf 0 g 130 4.8 Td (.evil.lv) Tj ET")
+    inner.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+                  NameObject("/BBox"): ArrayObject([FloatObject(v) for v in (0, 0, 240, 18)]),
+                  NameObject("/OC"): _all_off(writer),
+                  NameObject("/Resources"): DictionaryObject({NameObject("/Font"): DictionaryObject(
+                      {NameObject("/F1"): _field_font(writer)})})})
+    content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + SHOWN_EMAIL.encode() + b") Tj ET Q /X0 Do EMC"
+    _email_drawn(writer, content, {"/XObject": DictionaryObject({NameObject("/X0"): writer._add_object(inner)})})
+
+
+def _optional_appearance(writer):
+    content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + STORED_EMAIL.encode() + b") Tj ET Q EMC"
+    _email_drawn(writer, content, {})
+    field(writer, "email")["/AP"]["/N"].get_object()[NameObject("/OC")] = _all_off(writer)
+
+
+@pytest.mark.parametrize("hide", [_suffix_in_marked_content, _suffix_in_an_optional_form, _optional_appearance],
+                         ids=["marked-content", "nested-form", "whole-appearance"])
+def test_text_under_optional_content_that_is_all_off(sign, hide):
+    """An OCMD /AllOff needs no /OCProperties in the catalog (conformance refuses those); pdfium
+    ignores it and shows the text, a viewer that evaluates it hides the fraudster's subdomain."""
+    rejected(sign(hide), "appearance_mismatch", "email")

@@ -28,6 +28,7 @@ from typing import Any, Iterator
 from pdfminer.converter import PDFLayoutAnalyzer
 from pdfminer.pdfinterp import PDFPageInterpreter
 from pdfminer.pdftypes import resolve1
+from pdfminer.psparser import PSLiteral
 from pdfminer.utils import apply_matrix_pt, mult_matrix
 
 from forms.extract import _name, _text
@@ -218,6 +219,8 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
                                     max(bbox[0], bbox[2]), max(bbox[1], bbox[3])), scale=scale)
     interpreter = _Interpreter(manager, device)
     interpreter.render_contents(resources, [stream])
+    if "OC" in getattr(stream, "attrs", {}):
+        device.unsafe = "is optional content, which a viewer may hide"
     return device
 
 
@@ -356,6 +359,15 @@ class _Interpreter(PDFPageInterpreter):
     def do_sh(self, name):
         self.device.unsafe = "paints a shading, which can cover any text"
 
+    def do_BDC(self, tag, props):
+        """Optional content: a viewer that evaluates it (``/OC``, an OCMD ``/AllOff``) hides what
+        pdfminer reads; the blank has none (conformance refuses ``/OCProperties``)."""
+        from pdfminer.psparser import literal_name
+
+        if isinstance(tag, PSLiteral) and literal_name(tag) == "OC":
+            self.device.unsafe = "draws text under optional content, which a viewer may hide"
+        super().do_BDC(tag, props)
+
     def do_q(self):
         self.clips.append(self.device.clip)
         super().do_q()
@@ -384,6 +396,8 @@ class _Interpreter(PDFPageInterpreter):
 
         xobj = resolve1(self.xobjmap.get(literal_name(xobjid_arg)))
         attrs = getattr(xobj, "attrs", {})
+        if "OC" in attrs:
+            self.device.unsafe = "draws text under optional content, which a viewer may hide"
         if resolve1(attrs.get("Subtype")) is not None and literal_name(resolve1(attrs.get("Subtype"))) == "Image":
             self.device.images = True
         saved = self.device.clip
