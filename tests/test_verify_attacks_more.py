@@ -377,3 +377,27 @@ def test_text_under_optional_content_that_is_all_off(sign, hide):
     """An OCMD /AllOff needs no /OCProperties in the catalog (conformance refuses those); pdfium
     ignores it and shows the text, a viewer that evaluates it hides the fraudster's subdomain."""
     rejected(sign(hide), "appearance_mismatch", "email")
+
+
+@pytest.mark.parametrize("base, flags", [("/Wingdings", 4), ("/Arial", 4), ("/Symbol", 32)],
+                         ids=["wingdings", "symbolic-flag", "symbol-name"])
+def test_non_embedded_symbol_font(sign, base, flags):
+    """Nothing embedded, but a viewer draws an installed symbol font's shapes (a folder for "0"), or
+    takes a symbolic font's own encoding instead of the /Differences pdfminer reads."""
+    def symbol(writer):
+        descriptor = writer._add_object(DictionaryObject({
+            NameObject("/Type"): NameObject("/FontDescriptor"), NameObject("/FontName"): NameObject(base),
+            NameObject("/Flags"): NumberObject(flags), NameObject("/ItalicAngle"): NumberObject(0),
+            NameObject("/FontBBox"): ArrayObject([NumberObject(n) for n in (0, -200, 1000, 900)]),
+            NameObject("/Ascent"): NumberObject(900), NameObject("/Descent"): NumberObject(-200),
+            NameObject("/CapHeight"): NumberObject(700), NameObject("/StemV"): NumberObject(80)}))
+        font = DictionaryObject({
+            NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/TrueType"),
+            NameObject("/BaseFont"): NameObject(base), NameObject("/FontDescriptor"): descriptor,
+            NameObject("/FirstChar"): NumberObject(32), NameObject("/LastChar"): NumberObject(126),
+            NameObject("/Widths"): ArrayObject([NumberObject(556)] * 95),
+            NameObject("/Encoding"): DictionaryObject({NameObject("/Differences"): ArrayObject(
+                [NumberObject(ord("0")), NameObject("/nine")])})})
+        _phone_drawn(writer, _line(VICTIM), writer._add_object(font))
+
+    rejected(sign(symbol), "appearance_mismatch", "phone")

@@ -141,7 +141,7 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
     drawn = device.glyphs
     if any(not g.font_trusted for g in drawn if (g.visible or g.beyond_right) and not _blank(g.text)):
         return "its appearance draws with a font whose shapes need not be the text it maps to " \
-               "(an embedded font or a ToUnicode map that is not the blank's, or a Type3 font)"
+               "(an embedded font or a ToUnicode map that is not the blank's, a symbol font or a Type3 font)"
     layout = _layout_problem(drawn)
     if layout:
         return layout
@@ -501,7 +501,7 @@ def _font_trusted(objid: Any, spec: Any, known: dict[int, str]) -> bool:
     """
     if objid is not None and known.get(objid) in _blank_fonts():
         return True
-    if not isinstance(spec, dict) or "ToUnicode" in spec:
+    if not isinstance(spec, dict) or "ToUnicode" in spec or _symbolic(spec):
         return False
     subtype = _name(spec.get("Subtype"))
     if subtype in _SIMPLE_FONTS:
@@ -512,6 +512,19 @@ def _font_trusted(objid: Any, spec: Any, known: dict[int, str]) -> bool:
         return (_name(encoding) is not None and isinstance(descendants, list) and len(descendants) == 1
                 and isinstance(resolve1(descendants[0]), dict) and not _embeds(resolve1(descendants[0])))
     return False  # Type3, or no type at all
+
+
+#: Fonts whose glyphs for letters and digits are symbols: the viewer's installed Wingdings draws a
+#: folder where pdfminer reads "0", and a symbolic font's own encoding may be used, not /Differences.
+_SYMBOL_FAMILIES = ("Symbol", "ZapfDingbats", "Dingbats", "Wingdings", "Webdings", "Marlett")
+_SYMBOLIC_FLAG = 4
+
+
+def _symbolic(spec: dict) -> bool:
+    base = (_name(spec.get("BaseFont")) or "").split("+")[-1]
+    descriptor = resolve1(spec.get("FontDescriptor"))
+    flags = resolve1(descriptor.get("Flags")) if isinstance(descriptor, dict) else 0
+    return base.startswith(_SYMBOL_FAMILIES) or (isinstance(flags, int) and bool(flags & _SYMBOLIC_FLAG))
 
 
 def _embeds(spec: dict) -> bool:
