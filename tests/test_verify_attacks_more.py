@@ -401,3 +401,11 @@ def test_non_embedded_symbol_font(sign, base, flags):
         _phone_drawn(writer, _line(VICTIM), writer._add_object(font))
 
     rejected(sign(symbol), "appearance_mismatch", "phone")
+
+
+@pytest.mark.parametrize("jump", [b"[(%s) -40000 (.evil.lv)] TJ", b"(%s) Tj 400 0 Td (.evil.lv) Tj"], ids=["TJ", "Td"])
+def test_end_of_the_email_pushed_past_the_box(sign, jump):
+    """A long value runs past the right edge (accepted: readers do that); a short one whose end is
+    pushed there by a jump is the customer's address on screen and the fraudster's in the bank."""
+    content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td " + jump % SHOWN_EMAIL.encode() + b" ET Q EMC"
+    rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")

@@ -612,6 +612,9 @@ def _lightness(colour: Any) -> float:
 MAX_OVERLAP = 0.3
 #: A glyph narrower than this share of its height is squeezed out of sight (``Tz``, zero /Widths).
 MIN_WIDTH = 0.1
+#: The widest gap between two letters, in letter heights: a word space and a left-out letter fit,
+#: a jump that pushes the end of a value past the box (``TJ``, ``Td``) does not.
+MAX_GAP = 1.5
 
 
 def _layout_problem(glyphs: list[_Glyph]) -> str | None:
@@ -620,7 +623,8 @@ def _layout_problem(glyphs: list[_Glyph]) -> str | None:
     pdfminer reads glyphs in the order the stream draws them; a viewer shows them where they
     land. Glyphs placed back to front (``Tm``, ``Td``) make another string of the same letters,
     glyphs drawn over each other (a negative ``Tc``) or squeezed to nothing (``Tz``, zero widths)
-    show fewer letters than are read. A field is one line, drawn left to right.
+    show fewer letters than are read, and a jump between two letters pushes the end of a short
+    value past the box, where it passes for overflow. A field is one line, drawn left to right.
     """
     shown = [g for g in glyphs if (g.visible or g.beyond_right) and not _blank(g.text)]
     previous = None
@@ -637,6 +641,8 @@ def _layout_problem(glyphs: list[_Glyph]) -> str | None:
                 return "its appearance draws the value on more than one line"
             if x0 < px1 - MAX_OVERLAP * (px1 - px0):
                 return "its appearance draws letters over or before the ones drawn earlier"
+            if x0 - px1 > MAX_GAP * (py1 - py0):
+                return "its appearance leaves a gap between letters that pushes the rest out of sight"
         previous = g
     return None
 
