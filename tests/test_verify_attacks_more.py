@@ -409,3 +409,11 @@ def test_end_of_the_email_pushed_past_the_box(sign, jump):
     pushed there by a jump is the customer's address on screen and the fraudster's in the bank."""
     content = b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td " + jump % SHOWN_EMAIL.encode() + b" ET Q EMC"
     rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")
+
+
+def test_end_of_the_email_cut_by_a_clip_in_mid_box(sign):
+    """A clip ending after the customer's address makes the subdomain look like a long value's
+    overflow; readers cut overflow at the box's own edge."""
+    content = (b"/Tx BMC q 0 0 129 18 re W n BT /F1 9 Tf 0 g 2 4.8 Td (" + STORED_EMAIL.encode()
+               + b") Tj ET Q EMC")
+    rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")

@@ -39,6 +39,8 @@ from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
 MIN_SIZE = 3.0
 #: A colour this light (0 black .. 1 white) on the blank's near-white boxes is not legible.
 MAX_LIGHTNESS = 0.85
+#: How far inside the box's right edge a reader's clip may cut a long value (pypdf: 4 pt).
+OVERFLOW_MARGIN = 6.0
 #: Width of the drop-down button pdfium draws at the right end of a list's box (13 pt there).
 LIST_BUTTON = 18.0
 _HIDDEN_FLAGS = 0b100010  # /F Hidden (2) and NoView (32)
@@ -127,7 +129,7 @@ def _widget_problem(spec: Any, node: dict, widget: dict, need_appearances: bool,
     if isinstance(normal, dict) and not hasattr(normal, "get_data"):
         return "a text appearance with states"
     try:
-        device = _render(normal, widget, acroform, manager)
+        device = _render(normal, widget, acroform, manager, list_button=spec.kind in ("choice", "country"))
     except RecoveryRefused:
         raise  # the file, not this appearance: verify.as_seen makes it malformed_pdf
     except Exception:
@@ -209,7 +211,7 @@ def _draws_mark(stream: Any, widget: dict, manager: Any) -> bool | None:
     return manager.marks[key]
 
 
-def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
+def _render(stream: Any, widget: dict, acroform: dict, manager: Any, list_button: bool = False):
     bbox = [float(resolve1(v)) for v in resolve1(stream.get("BBox")) or [0, 0, 0, 0]]
     matrix = [float(resolve1(v)) for v in resolve1(stream.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
     rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
@@ -217,6 +219,8 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any):
     resources = resolve1(stream.get("Resources")) or resolve1(acroform.get("DR")) or {}
     device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
                                     max(bbox[0], bbox[2]), max(bbox[1], bbox[3])), scale=scale)
+    device.edge = device.bbox[2] - max(OVERFLOW_MARGIN, 0.03 * (device.bbox[2] - device.bbox[0])) \
+        - (LIST_BUTTON if list_button else 0.0)
     interpreter = _Interpreter(manager, device)
     interpreter.render_contents(resources, [stream])
     if "OC" in getattr(stream, "attrs", {}):
@@ -251,6 +255,7 @@ class _Device(PDFLayoutAnalyzer):
         self.bbox = clip
         self.clip = clip
         self.scale = scale
+        self.edge = clip[2]  # a clip ending left of this is not the box's edge (see _render)
         self.render_mode = 0
         self.begin_page(_Page(clip), (1, 0, 0, 1, 0, 0))
 
@@ -277,7 +282,9 @@ class _Device(PDFLayoutAnalyzer):
         legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
                    and getattr(space, "name", None) in PLAIN_SPACES and _lightness(colour) <= MAX_LIGHTNESS)
         inside = x0 <= cx <= x1 and y0 <= cy <= y1
-        beyond_right = legible and cx > x1 and y0 <= cy <= y1
+        # overflow: cut by the box's own right edge (readers clip a few points inside it), not by a
+        # clip or nested form ending mid-box, which would pass a hidden end for a long value's
+        beyond_right = legible and cx > x1 and y0 <= cy <= y1 and x1 >= self.edge
         return _Glyph(item.get_text(), legible and inside, beyond_right, (item.x0, item.y0, item.x1, item.y1))
 
     def paint_path(self, gstate, stroke, fill, evenodd, path):
