@@ -11,7 +11,9 @@ document than the one the signature validator saw:
 * an object that does not parse at its offset is looked up in the next (older) xref section;
 * an offset pointing at another object number is "repaired" by reading on to the next ``obj``;
 * a dictionary that names a key twice keeps the last value in pdfminer (and pdfium), the first in
-  pyHanko's lenient reader and in other viewers: which one counts depends on who reads.
+  pyHanko's lenient reader and in other viewers: which one counts depends on who reads;
+* a stream whose ``/Length`` ends before its ``endstream`` is read to ``/Length`` by pdfminer and
+  to ``endstream`` by pdfium: the bytes between are drawn by the viewer only.
 
 :class:`StrictPDFDocument` turns each of those into :class:`RecoveryRefused` before anything is
 read, and pdfplumber is made to build its documents with it (:func:`install`), so no recovery
@@ -23,7 +25,7 @@ from __future__ import annotations
 from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef
 from pdfminer.pdfexceptions import PDFException
 from pdfminer.pdfparser import PDFParser, PDFStreamParser, PDFSyntaxError
-from pdfminer.psparser import PSEOF, PSLiteral
+from pdfminer.psparser import PSEOF, PSBaseParser, PSLiteral
 
 
 class RecoveryRefused(PDFException):
@@ -45,7 +47,25 @@ class _EachKeyOnce:
 
 
 class _Parser(_EachKeyOnce, PDFParser):
-    pass
+    def do_keyword(self, pos: int, token) -> None:
+        super().do_keyword(pos, token)
+        if token is self.KEYWORD_STREAM and self.curstack:
+            self._stream_ends_at_its_length(pos, self.curstack[-1][1])
+
+    def _stream_ends_at_its_length(self, pos: int, stream) -> None:
+        """Only an end of line may lie between the ``/Length`` bytes and ``endstream``: pdfminer
+        skips whatever else is there, pdfium draws it."""
+        import re
+
+        end = self.bufpos + self.charpos  # pdfminer has moved on to the "endstream" line
+        self.fp.seek(pos)
+        head = re.match(rb"stream[^\r\n]{0,64}(\r\n|\n|\r)", self.fp.read(96))
+        start = pos + (head.end() if head else 0)
+        self.fp.seek(start + len(stream.rawdata))
+        between = self.fp.read(max(end - start - len(stream.rawdata), 0) + 16)
+        PSBaseParser.seek(self, end)  # back where pdfminer was, its object stack kept
+        if head is None or not re.match(rb"[\r\n\t \x00\x0c]*endstream", between):
+            raise RecoveryRefused("a stream's data does not end at its /Length")
 
 
 class _StreamParser(_EachKeyOnce, PDFStreamParser):
