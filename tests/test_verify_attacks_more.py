@@ -439,3 +439,44 @@ def test_nested_form_whose_length_ends_before_its_endstream(sign_patched):
     report = sign_patched(nested, [(written, (b"/Length %d" % len(short)).ljust(len(written)))])
     rejected(report, "malformed_pdf")
     assert "/Length" in report.reasons[0].message
+
+
+# -- scripts and XFA that change what a viewer shows on open -----------------------------------------
+
+
+def _script(code: str) -> DictionaryObject:
+    return DictionaryObject({NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject(code)})
+
+
+def _format_script(writer):
+    """A format action: Acrobat shows the customer's number, the field holds the fraudster's."""
+    node = field(writer, "phone")
+    node[NameObject("/AA")] = DictionaryObject({NameObject("/F"): _script("event.value = '+37120000000';")})
+    node[NameObject("/V")] = TextStringObject(ATTACKER)
+
+
+def _names_tree_script(writer):
+    writer._root_object[NameObject("/Names")] = DictionaryObject({NameObject("/JavaScript"): DictionaryObject(
+        {NameObject("/Names"): ArrayObject([TextStringObject("init"), _script("this.getField('phone').value='x';")])})})
+
+
+def _page_open_script(writer):
+    writer.pages[0][NameObject("/AA")] = DictionaryObject({NameObject("/O"): _script("1;")})
+
+
+def _xfa(writer):
+    stream = DecodedStreamObject()
+    stream.set_data(b"<xdp:xdp xmlns:xdp='http://ns.adobe.com/xdp/'><datasets/></xdp:xdp>")
+    writer._root_object["/AcroForm"][NameObject("/XFA")] = writer._add_object(stream)
+
+
+@pytest.mark.parametrize("script, where", [
+    (_format_script, "field phone /AA added"),
+    (_names_tree_script, "catalog /Names added"),
+    (_page_open_script, "page 1 /AA added"),
+    (_xfa, "acroform /XFA added"),
+], ids=["field-format-action", "names-tree", "page-open-action", "xfa"])
+def test_scripts_and_xfa_are_not_the_blank(sign, script, where):
+    report = sign(script)
+    rejected(report, "form_altered")
+    assert where in report.reasons[0].message
