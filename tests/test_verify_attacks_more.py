@@ -480,3 +480,11 @@ def test_scripts_and_xfa_are_not_the_blank(sign, script, where):
     report = sign(script)
     rejected(report, "form_altered")
     assert where in report.reasons[0].message
+
+
+def test_white_box_placed_by_a_number_the_readers_split_differently(sign):
+    """``18.0.900`` is one number for pdfium (18.0: the box covers the subdomain) and two for
+    pdfminer (18.0 and 0.9: a box of 0.9 by 18 at x=200, over nothing)."""
+    content = (b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + STORED_EMAIL.encode()
+               + b") Tj ET Q 1 g 127 0 200 18.0.900 re f EMC")
+    rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")

@@ -397,6 +397,13 @@ class _Interpreter(PDFPageInterpreter):
     def dup(self):
         return self.__class__(self.rsrcmgr, self.device)
 
+    def execute(self, streams):
+        for stream in streams:
+            data = getattr(resolve1(stream), "get_data", lambda: b"")()
+            if _odd_number(data):
+                self.device.unsafe = "writes a number that readers split differently (such as 18.0.900)"
+        super().execute(streams)
+
     def do_Do(self, xobjid_arg):
         """A nested form is clipped to its BBox too (pdfminer draws it unclipped); images are noted."""
         from pdfminer.psparser import literal_name
@@ -583,6 +590,52 @@ def _content_key(obj: Any) -> str:
 
     feed(obj, 0)
     return digest.hexdigest()
+
+
+_DELIMITERS = frozenset(b"()<>[]{}/%")
+_WHITESPACE = frozenset(b"\x00\t\n\x0c\r ")
+_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
+
+
+def _odd_number(data: bytes) -> bool:
+    """A token that starts like a number but is not one (``18.0.900``, ``--5``, ``1e2``).
+
+    pdfminer ends a number at the first character that cannot continue it and reads the rest as
+    another token (``18.0.900`` is 18.0 and 0.9); pdfium reads the whole token as one number
+    (18.0): the operands of the next operator differ, and with them where a box is painted.
+    """
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c in _WHITESPACE or c in b"[]{}":
+            i += 1
+        elif c == 0x25:  # % comment
+            while i < n and data[i] not in b"\r\n":
+                i += 1
+        elif c == 0x28:  # ( literal string )
+            depth, i = 1, i + 1
+            while i < n and depth:
+                depth += {0x28: 1, 0x29: -1}.get(data[i], 0)
+                i += 2 if data[i] == 0x5C else 1
+        elif c == 0x3C:  # < hex string > or << dictionary
+            if data[i + 1:i + 2] == b"<":
+                i += 2
+            else:
+                end = data.find(b">", i)
+                i = n if end < 0 else end + 1
+        elif c == 0x3E:  # >>
+            i += 1
+        else:  # a name, number or operator: a run of regular characters
+            start = i
+            i += 1
+            while i < n and data[i] not in _WHITESPACE and data[i] not in _DELIMITERS:
+                i += 1
+            token = data[start:i]
+            if token == b"ID":  # inline image data follows; BI is refused anyway
+                return False
+            if c != 0x2F and token[:1] in b"+-.0123456789" and token[:1] and not _NUMBER.fullmatch(token):
+                return True
+    return False
 
 
 class _Page:
