@@ -488,3 +488,13 @@ def test_white_box_placed_by_a_number_the_readers_split_differently(sign):
     content = (b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + STORED_EMAIL.encode()
                + b") Tj ET Q 1 g 127 0 200 18.0.900 re f EMC")
     rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")
+
+
+@pytest.mark.parametrize("operators", [b"/F1 xx Tf", b"Tz"], ids=["unknown-operator", "missing-operand"])
+def test_operator_whose_operands_the_readers_take_differently(sign, operators):
+    """pdfminer keeps an unknown operator's operands for the next one and skips an operator short of
+    operands; pdfium clears them at every operator and reads missing ones as 0: after ``/F1 xx Tf``
+    pdfium draws the subdomain at no size, pdfminer at 9 pt."""
+    content = (b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + SHOWN_EMAIL.encode() + b") Tj " + operators
+               + b" (.evil.lv) Tj ET Q EMC")
+    rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")

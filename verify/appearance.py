@@ -402,6 +402,9 @@ class _Interpreter(PDFPageInterpreter):
             data = getattr(resolve1(stream), "get_data", lambda: b"")()
             if _odd_number(data):
                 self.device.unsafe = "writes a number that readers split differently (such as 18.0.900)"
+        wrong = _operator_problem(streams)
+        if wrong:
+            self.device.unsafe = f"uses {wrong!r} with operands readers take differently"
         super().execute(streams)
 
     def do_Do(self, xobjid_arg):
@@ -590,6 +593,51 @@ def _content_key(obj: Any) -> str:
 
     feed(obj, 0)
     return digest.hexdigest()
+
+
+#: Each content-stream operator and the operand counts it takes (ISO 32000-2, Annex A).
+_ARITY: dict[str, frozenset[int]] = {
+    **{op: frozenset({0}) for op in ("b", "b*", "B", "B*", "BT", "ET", "BX", "EX", "EMC", "f", "F", "f*", "h",
+                                      "n", "q", "Q", "s", "S", "T*", "W", "W*", "BI", "ID")},
+    **{op: frozenset({1}) for op in ("BMC", "cs", "CS", "Do", "g", "G", "gs", "i", "j", "J", "M", "MP", "ri", "sh",
+                                      "Tc", "Tj", "TJ", "TL", "Tr", "Ts", "Tw", "Tz", "w", "'", "EI")},
+    **{op: frozenset({2}) for op in ("BDC", "d", "d0", "DP", "l", "m", "Td", "TD", "Tf")},
+    **{op: frozenset({3}) for op in ("rg", "RG", '"')},
+    **{op: frozenset({4}) for op in ("k", "K", "re", "v", "y")},
+    **{op: frozenset({6}) for op in ("c", "cm", "d1", "Tm")},
+    "sc": frozenset({1, 3, 4}), "SC": frozenset({1, 3, 4}),
+    "scn": frozenset({1, 2, 3, 4, 5}), "SCN": frozenset({1, 2, 3, 4, 5}),
+}
+
+
+def _operator_problem(streams: list) -> str | None:
+    """An operator PDF does not have, or one with another number of operands than it takes.
+
+    pdfminer keeps the operands of an operator it does not know for the next one and skips an
+    operator short of operands; pdfium clears them at every operator and reads missing ones as 0:
+    ``/F1 xx Tf`` leaves pdfminer's font as it was and pdfium's at no size at all.
+    """
+    from pdfminer.pdfinterp import PDFContentParser
+    from pdfminer.psparser import PSEOF, PSKeyword, keyword_name
+
+    try:
+        parser = PDFContentParser([resolve1(s) for s in streams])
+    except PSEOF:
+        return None
+    operands = 0
+    while True:
+        try:
+            _, obj = parser.nextobject()
+        except PSEOF:
+            break
+        if isinstance(obj, PSKeyword):
+            name = keyword_name(obj)
+            if operands not in _ARITY.get(name, ()):
+                return name
+            operands = 0
+        else:
+            operands += 1
+    return None
 
 
 _DELIMITERS = frozenset(b"()<>[]{}/%")
