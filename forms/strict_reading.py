@@ -76,8 +76,8 @@ class StrictPDFDocument(PDFDocument):
     """pdfminer's document, reading objects only where the xref chain says they are."""
 
     def __init__(self, parser, password: str = "", caching: bool = True, fallback: bool = False) -> None:
-        if type(parser) is PDFParser:  # what pdfplumber opens: the same parser, refusing repeated keys
-            parser.__class__ = _Parser
+        if type(parser) is PDFParser:  # not from pdfplumber (install() gives it _Parser): refuse repeated keys
+            parser.__class__ = _Parser  # works, but CPython reads the attributes of such an object slower
         super().__init__(parser, password=password, caching=caching, fallback=False)
         if parser.fallback:  # nothing above sets it; never read streams by scanning for endstream
             raise RecoveryRefused("pdfminer's fallback parser was switched on")
@@ -141,7 +141,9 @@ class StrictPDFDocument(PDFDocument):
 
 
 def install() -> None:
-    """Make pdfplumber (``pdfplumber.open``) build every document with :class:`StrictPDFDocument`."""
+    """Make pdfplumber (``pdfplumber.open``) build every document with :class:`StrictPDFDocument`
+    on a parser that refuses repeated keys and streams longer than their ``/Length``."""
     import pdfplumber.pdf
 
     pdfplumber.pdf.PDFDocument = StrictPDFDocument
+    pdfplumber.pdf.PDFParser = _Parser

@@ -399,12 +399,9 @@ class _Interpreter(PDFPageInterpreter):
 
     def execute(self, streams):
         for stream in streams:
-            data = getattr(resolve1(stream), "get_data", lambda: b"")()
-            if _odd_number(data):
-                self.device.unsafe = "writes a number that readers split differently (such as 18.0.900)"
-        wrong = _operator_problem(streams)
-        if wrong:
-            self.device.unsafe = f"uses {wrong!r} with operands readers take differently"
+            problem = _syntax_problem(getattr(resolve1(stream), "get_data", lambda: b"")())
+            if problem:
+                self.device.unsafe = problem
         super().execute(streams)
 
     def do_Do(self, xobjid_arg):
@@ -610,80 +607,74 @@ _ARITY: dict[str, frozenset[int]] = {
 }
 
 
-def _operator_problem(streams: list) -> str | None:
-    """An operator PDF does not have, or one with another number of operands than it takes.
-
-    pdfminer keeps the operands of an operator it does not know for the next one and skips an
-    operator short of operands; pdfium clears them at every operator and reads missing ones as 0:
-    ``/F1 xx Tf`` leaves pdfminer's font as it was and pdfium's at no size at all.
-    """
-    from pdfminer.pdfinterp import PDFContentParser
-    from pdfminer.psparser import PSEOF, PSKeyword, keyword_name
-
-    try:
-        parser = PDFContentParser([resolve1(s) for s in streams])
-    except PSEOF:
-        return None
-    operands = 0
-    while True:
-        try:
-            _, obj = parser.nextobject()
-        except PSEOF:
-            break
-        if isinstance(obj, PSKeyword):
-            name = keyword_name(obj)
-            if operands not in _ARITY.get(name, ()):
-                return name
-            operands = 0
-        else:
-            operands += 1
-    return None
-
-
 _DELIMITERS = frozenset(b"()<>[]{}/%")
 _WHITESPACE = frozenset(b"\x00\t\n\x0c\r ")
 _NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
 
 
-def _odd_number(data: bytes) -> bool:
-    """A token that starts like a number but is not one (``18.0.900``, ``--5``, ``1e2``).
+def _syntax_problem(data: bytes) -> str | None:
+    """What pdfminer and pdfium would read differently in a content stream, in one pass.
 
-    pdfminer ends a number at the first character that cannot continue it and reads the rest as
-    another token (``18.0.900`` is 18.0 and 0.9); pdfium reads the whole token as one number
-    (18.0): the operands of the next operator differ, and with them where a box is painted.
+    A token that starts like a number but is not one (``18.0.900``, ``--5``, ``1e2``): pdfminer
+    ends the number where it cannot go on and reads the rest as another token (18.0 and 0.9),
+    pdfium reads one number (18.0), so the next operator's operands differ. An operator PDF does
+    not have, or one with another number of operands than it takes: pdfminer keeps an unknown
+    operator's operands for the next one and skips an operator short of operands, pdfium clears
+    them at every operator and reads missing ones as 0 (``/F1 xx Tf``: no size at all in pdfium).
     """
-    i, n = 0, len(data)
+    i, n, operands, depth = 0, len(data), 0, 0
     while i < n:
         c = data[i]
-        if c in _WHITESPACE or c in b"[]{}":
+        if c in _WHITESPACE:
             i += 1
-        elif c == 0x25:  # % comment
+            continue
+        if c == 0x25:  # % comment
             while i < n and data[i] not in b"\r\n":
                 i += 1
-        elif c == 0x28:  # ( literal string )
-            depth, i = 1, i + 1
-            while i < n and depth:
-                depth += {0x28: 1, 0x29: -1}.get(data[i], 0)
+            continue
+        closed = False
+        if c == 0x28:  # ( literal string )
+            level, i = 1, i + 1
+            while i < n and level:
+                level += {0x28: 1, 0x29: -1}.get(data[i], 0)
                 i += 2 if data[i] == 0x5C else 1
-        elif c == 0x3C:  # < hex string > or << dictionary
-            if data[i + 1:i + 2] == b"<":
-                i += 2
-            else:
-                end = data.find(b">", i)
-                i = n if end < 0 else end + 1
-        elif c == 0x3E:  # >>
-            i += 1
-        else:  # a name, number or operator: a run of regular characters
-            start = i
-            i += 1
+            closed = True
+        elif c == 0x3C and data[i + 1:i + 2] == b"<":  # << dictionary
+            depth, i = depth + 1, i + 2
+        elif c == 0x3C:  # < hex string >
+            end = data.find(b">", i)
+            i, closed = (n if end < 0 else end + 1), True
+        elif c in b">]":  # >> or ]
+            i += 2 if data[i:i + 2] == b">>" else 1
+            depth, closed = depth - 1, True
+            if depth < 0:
+                return "has an unbalanced ] or >> that readers recover differently"
+        elif c == 0x5B:  # [
+            depth, i = depth + 1, i + 1
+        elif c in b"{}":
+            return "uses braces, which content streams do not have"
+        else:  # a name, number, boolean or operator: a run of regular characters
+            start, i = i, i + 1
             while i < n and data[i] not in _WHITESPACE and data[i] not in _DELIMITERS:
                 i += 1
             token = data[start:i]
-            if token == b"ID":  # inline image data follows; BI is refused anyway
-                return False
-            if c != 0x2F and token[:1] in b"+-.0123456789" and token[:1] and not _NUMBER.fullmatch(token):
-                return True
-    return False
+            if c != 0x2F and token[:1] in b"+-.0123456789" and not _NUMBER.fullmatch(token):
+                return f"writes {token.decode('latin-1')!r}, a number that readers split differently"
+            if c == 0x2F or token[:1] in b"+-.0123456789" or token in (b"true", b"false", b"null"):
+                closed = True
+            elif depth:
+                return "writes an operator inside an array or dictionary"
+            elif token == b"ID":  # inline image data follows (BI is refused anyway)
+                return None
+            else:
+                name = token.decode("latin-1")
+                if operands not in _ARITY.get(name, ()):
+                    return f"uses {name!r} with operands readers take differently"
+                operands = 0
+                continue
+        if closed and depth == 0:
+            operands += 1
+    return None
 
 
 class _Page:
