@@ -498,3 +498,11 @@ def test_operator_whose_operands_the_readers_take_differently(sign, operators):
     content = (b"/Tx BMC q BT /F1 9 Tf 0 g 2 4.8 Td (" + SHOWN_EMAIL.encode() + b") Tj " + operators
                + b" (.evil.lv) Tj ET Q EMC")
     rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")
+
+
+def test_end_of_the_email_outside_a_clip_made_of_text(sign):
+    """Render mode 4 fills the customer's address and makes its letters the clip: the subdomain
+    drawn after it in mode 0 falls outside the clip in pdfium; pdfminer does not clip by text."""
+    content = (b"/Tx BMC q BT /F1 9 Tf 0 g 4 Tr 2 4.8 Td (" + SHOWN_EMAIL.encode() + b") Tj ET "
+               b"BT /F1 9 Tf 0 Tr 0 g 127 4.8 Td (.evil.lv) Tj ET Q EMC")
+    rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")

@@ -261,6 +261,8 @@ class _Device(PDFLayoutAnalyzer):
 
     def render_string(self, textstate, seq, ncs, graphicstate):
         self.render_mode = textstate.render
+        if self.render_mode in (4, 5, 6, 7):  # text that clips what follows: pdfminer does not clip
+            self.unsafe = "clips with text (render modes 4 to 7), which hides what is drawn after it"
         super().render_string(textstate, seq, ncs, graphicstate)
 
     def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate):
