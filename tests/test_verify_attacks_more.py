@@ -506,3 +506,11 @@ def test_end_of_the_email_outside_a_clip_made_of_text(sign):
     content = (b"/Tx BMC q BT /F1 9 Tf 0 g 4 Tr 2 4.8 Td (" + SHOWN_EMAIL.encode() + b") Tj ET "
                b"BT /F1 9 Tf 0 Tr 0 g 127 4.8 Td (.evil.lv) Tj ET Q EMC")
     rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")
+
+
+def test_end_of_the_email_in_a_hole_of_the_clip(sign):
+    """``W*`` with the box and a second rectangle cuts a hole where the subdomain is drawn; pdfminer's
+    clip is the bounding box of the path, which holds it."""
+    content = (b"/Tx BMC q 0 0 248 18 re 127 0 121 18 re W* n BT /F1 9 Tf 0 g 2 4.8 Td ("
+               + STORED_EMAIL.encode() + b") Tj ET Q EMC")
+    rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")

@@ -387,14 +387,22 @@ class _Interpreter(PDFPageInterpreter):
         super().do_Q()
 
     def do_W(self):
+        """Clipping is modelled as rectangles: a clip of another shape (a hole cut with ``W*`` or
+        an opposite winding, curves, a rotated rectangle) hides what pdfminer would count as seen."""
+        if not _upright_rectangle([apply_matrix_pt(self.ctm, (seg[-2], seg[-1]))
+                                   for seg in self.curpath if len(seg) >= 3], [seg[0] for seg in self.curpath]):
+            self.device.unsafe = "clips to a shape other than one upright rectangle"
+        self._clip_to_path()
+
+    do_W_a = do_W
+
+    def _clip_to_path(self):
         points = [apply_matrix_pt(self.ctm, (seg[-2], seg[-1])) for seg in self.curpath if len(seg) >= 3]
         if not points:
             return
         x0, y0, x1, y1 = self.device.clip
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         self.device.clip = (max(x0, min(xs)), max(y0, min(ys)), min(x1, max(xs)), min(y1, max(ys)))
-
-    do_W_a = do_W
 
     def dup(self):
         return self.__class__(self.rsrcmgr, self.device)
@@ -423,7 +431,9 @@ class _Interpreter(PDFPageInterpreter):
             self.curpath = [("m", float(resolve1(bbox[0])), float(resolve1(bbox[1]))),
                             ("l", float(resolve1(bbox[2])), float(resolve1(bbox[3])))]
             ctm, self.ctm = self.ctm, mult_matrix(matrix, self.ctm)
-            self.do_W()
+            if abs(self.ctm[1]) > 1e-6 or abs(self.ctm[2]) > 1e-6:
+                self.device.unsafe = "draws a rotated or skewed form, whose box pdfminer cannot clip to"
+            self._clip_to_path()
             self.ctm, self.curpath = ctm, []
         try:
             super().do_Do(xobjid_arg)
@@ -677,6 +687,15 @@ def _syntax_problem(data: bytes) -> str | None:
         if closed and depth == 0:
             operands += 1
     return None
+
+
+def _upright_rectangle(points: list, ops: list) -> bool:
+    """One closed path of four corners (``re``, or m l l l h) whose sides are upright on the page."""
+    if [op for op in ops if op != "h"] != ["m", "l", "l", "l"] or len(points) != 4:
+        return False
+    xs = sorted({round(x, 3) for x, _ in points})
+    ys = sorted({round(y, 3) for _, y in points})
+    return len(xs) <= 2 and len(ys) <= 2
 
 
 class _Page:
