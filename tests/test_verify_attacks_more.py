@@ -514,3 +514,27 @@ def test_end_of_the_email_in_a_hole_of_the_clip(sign):
     content = (b"/Tx BMC q 0 0 248 18 re 127 0 121 18 re W* n BT /F1 9 Tf 0 g 2 4.8 Td ("
                + STORED_EMAIL.encode() + b") Tj ET Q EMC")
     rejected(sign(lambda w: _email_drawn(w, content, {})), "appearance_mismatch", "email")
+
+
+def test_nines_turned_over_read_as_sixes(sign):
+    """Each "9" drawn turned by 180 degrees where a "6" stands: the customer sees +37126666666, the
+    bank stores +37129999999. The letters are in order and apart, so only their turn tells."""
+    digit, plus = 5.73, 7.54  # DejaVu Sans advances at 9 pt
+    x = 2 + plus + 4 * digit
+    ops = [b"BT /F1 9 Tf 0 g 2 4.8 Td (+3712) Tj ET"]
+    for _ in range(7):
+        x += digit
+        ops.append(b"BT /F1 9 Tf 0 g -1 0 0 -1 %.2f 11.3 Tm (9) Tj ET" % x)
+    content = b"/Tx BMC q " + b" ".join(ops) + b" Q EMC"
+    report = sign(lambda w: _phone_drawn(w, content, _field_font(w)))
+    rejected(report, "appearance_mismatch", "phone")
+    assert "turned" in report.reasons[0].message
+
+
+def test_appearance_turned_by_its_matrix(sign):
+    def turned(writer):
+        _phone_drawn(writer, _line(VICTIM), _field_font(writer), stored=VICTIM)
+        field(writer, "phone")["/AP"]["/N"].get_object()[NameObject("/Matrix")] = ArrayObject(
+            [NumberObject(n) for n in (-1, 0, 0, -1, 248, 18)])
+
+    rejected(sign(turned), "appearance_mismatch", "phone")

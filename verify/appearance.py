@@ -60,6 +60,7 @@ class _Glyph:
     beyond_right: bool  # hidden only because it runs past the right edge
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x0, y0, x1, y1 in the appearance
     font_trusted: bool = True  # see _font_trusted
+    upright: bool = True  # not turned, mirrored or skewed (a "9" turned over is a "6")
 
 
 def check(doc: Any, known: dict[int, str] | None = None) -> list[Mismatch]:
@@ -216,6 +217,7 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any, list_button
     matrix = [float(resolve1(v)) for v in resolve1(stream.get("Matrix")) or [1, 0, 0, 1, 0, 0]]
     rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
     scale = _scale(bbox, matrix, rect)
+    turned = not (matrix[0] > 0 and matrix[3] > 0 and matrix[1] == 0 and matrix[2] == 0)
     resources = resolve1(stream.get("Resources")) or resolve1(acroform.get("DR")) or {}
     device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
                                     max(bbox[0], bbox[2]), max(bbox[1], bbox[3])), scale=scale)
@@ -225,6 +227,8 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any, list_button
     interpreter.render_contents(resources, [stream])
     if "OC" in getattr(stream, "attrs", {}):
         device.unsafe = "is optional content, which a viewer may hide"
+    if turned:
+        device.unsafe = "is turned or mirrored by its /Matrix"
     return device
 
 
@@ -287,7 +291,10 @@ class _Device(PDFLayoutAnalyzer):
         # overflow: cut by the box's own right edge (readers clip a few points inside it), not by a
         # clip or nested form ending mid-box, which would pass a hidden end for a long value's
         beyond_right = legible and cx > x1 and y0 <= cy <= y1 and x1 >= self.edge
-        return _Glyph(item.get_text(), legible and inside, beyond_right, (item.x0, item.y0, item.x1, item.y1))
+        a, b, c, d = item.matrix[:4]
+        upright = a > 0 and d > 0 and abs(b) <= 1e-6 * abs(a) and abs(c) <= 1e-6 * abs(d)
+        return _Glyph(item.get_text(), legible and inside, beyond_right, (item.x0, item.y0, item.x1, item.y1),
+                      upright=upright)
 
     def paint_path(self, gstate, stroke, fill, evenodd, path):
         colour = gstate.ncolor if fill else gstate.scolor
@@ -751,6 +758,8 @@ def _layout_problem(glyphs: list[_Glyph]) -> str | None:
     for g in shown:
         x0, y0, x1, y1 = g.box
         height = y1 - y0
+        if not g.upright:
+            return "its appearance draws a letter turned, mirrored or slanted (a 9 turned over is a 6)"
         # a glyph without Unicode ("(cid:N)", pdftk's stand-in for a letter its font lacks) reads as
         # no letter at all (see _drawn_as): its width does not matter
         if height <= 0 or (x1 - x0 < MIN_WIDTH * height and not g.text.startswith("(cid:")):
