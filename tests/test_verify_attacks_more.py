@@ -538,3 +538,11 @@ def test_appearance_turned_by_its_matrix(sign):
             [NumberObject(n) for n in (-1, 0, 0, -1, 248, 18)])
 
     rejected(sign(turned), "appearance_mismatch", "phone")
+
+
+def test_large_eights_cut_to_their_lower_loops(sign):
+    """At 30 pt under a clip at 14 pt only the lower loop of each "8" is seen, an "0"; the centres
+    of the letters are inside the clip, the letters are not."""
+    content = b"/Tx BMC q 0 0 248 14 re W n BT /F1 30 Tf 0 g 2 3 Td (+37128888888) Tj ET Q EMC"
+    rejected(sign(lambda w: _phone_drawn(w, content, _field_font(w), stored="+37128888888")),
+             "appearance_mismatch", "phone")

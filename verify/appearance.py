@@ -287,7 +287,11 @@ class _Device(PDFLayoutAnalyzer):
         space = graphicstate.scs if stroked else graphicstate.ncs
         legible = (self.render_mode not in (3, 7) and item.size * self.scale >= MIN_SIZE
                    and getattr(space, "name", None) in PLAIN_SPACES and _lightness(colour) <= MAX_LIGHTNESS)
-        inside = x0 <= cx <= x1 and y0 <= cy <= y1
+        # the whole letter, not only its centre: the lower loop of a large "8" shown through the box
+        # looks like a "0" (a quarter of its size may stick out: font boxes are generous)
+        slack_y, slack_x = 0.25 * (item.y1 - item.y0), 0.25 * (item.x1 - item.x0)
+        whole = item.y0 >= y0 - slack_y and item.y1 <= y1 + slack_y and item.x0 >= x0 - slack_x
+        inside = x0 <= cx <= x1 and y0 <= cy <= y1 and whole
         # overflow: cut by the box's own right edge (readers clip a few points inside it), not by a
         # clip or nested form ending mid-box, which would pass a hidden end for a long value's
         beyond_right = legible and cx > x1 and y0 <= cy <= y1 and x1 >= self.edge
