@@ -19,7 +19,6 @@ widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -32,8 +31,10 @@ from pdfminer.psparser import PSLiteral
 from pdfminer.utils import apply_matrix_pt, mult_matrix
 
 from forms.extract import _name, _text
-from forms.strict_reading import RecoveryRefused
 from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
+from forms.strict_reading import RecoveryRefused
+from verify.appearance_fonts import font_trusted
+from verify.content_syntax import syntax_problem
 
 #: Smallest text height (points on the page) that counts as shown; the blank's fields use 9 pt.
 MIN_SIZE = 3.0
@@ -59,7 +60,7 @@ class _Glyph:
     visible: bool
     beyond_right: bool  # hidden only because it runs past the right edge
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x0, y0, x1, y1 in the appearance
-    font_trusted: bool = True  # see _font_trusted
+    font_trusted: bool = True  # see verify.appearance_fonts
     upright: bool = True  # not turned, mirrored or skewed (a "9" turned over is a "6")
 
 
@@ -68,7 +69,7 @@ def check(doc: Any, known: dict[int, str] | None = None) -> list[Mismatch]:
 
     ``known``: object number -> canonical content (verify.conformance), so that a font the
     structure check has already read is looked up in the font cache without walking it again;
-    it is also what tells the blank's own fonts (see :func:`_font_trusted`): without it, text
+    it is also what tells the blank's own fonts (see :mod:`verify.appearance_fonts`): without it, text
     drawn with an embedded font is not trusted.
     """
     acroform = resolve1(doc.catalog.get("AcroForm"))
@@ -342,7 +343,7 @@ class _LazyFonts(dict):
         objid = getattr(spec, "objid", None)
         font = self.manager.get_font(objid, resolve1(spec))
         trusted = self.manager.trusted_fonts
-        trusted[id(font)] = trusted.get(id(font), False) or _font_trusted(objid, resolve1(spec), self.manager.known)
+        trusted[id(font)] = trusted.get(id(font), False) or font_trusted(objid, resolve1(spec), self.manager.known)
         self[fontid] = font
         return font
 
@@ -420,7 +421,7 @@ class _Interpreter(PDFPageInterpreter):
 
     def execute(self, streams):
         for stream in streams:
-            problem = _syntax_problem(getattr(resolve1(stream), "get_data", lambda: b"")())
+            problem = syntax_problem(getattr(resolve1(stream), "get_data", lambda: b"")())
             if problem:
                 self.device.unsafe = problem
         super().execute(streams)
@@ -521,64 +522,6 @@ def _plain_graphics_state(state: dict) -> bool:
     return True
 
 
-#: Font types whose glyphs a viewer finds by the encoding's glyph names in a font of its own.
-_SIMPLE_FONTS = frozenset({"Type1", "MMType1", "TrueType"})
-_FONT_FILES = ("FontFile", "FontFile2", "FontFile3")
-
-
-def _font_trusted(objid: Any, spec: Any, known: dict[int, str]) -> bool:
-    """Whether the text pdfminer reads from this font is the text a viewer paints with it.
-
-    An embedded program draws whatever shape it has for a code, a ``/ToUnicode`` map names any
-    text for it, and a Type3 glyph is any drawing: pdfminer then reads one number while the
-    viewer paints another. Only two kinds of font are safe: the blank's own fonts (the same
-    content as a published blank's ``/DR`` font; conformance keeps those unchanged), and fonts
-    that embed nothing and map nothing, whose glyphs the viewer picks by the same glyph names
-    pdfminer reads (what pdfium, pypdf and pdftk draw values with: Helvetica, Chrome's sans).
-    """
-    if objid is not None and known.get(objid) in _blank_fonts():
-        return True
-    if not isinstance(spec, dict) or "ToUnicode" in spec or _symbolic(spec):
-        return False
-    subtype = _name(spec.get("Subtype"))
-    if subtype in _SIMPLE_FONTS:
-        return not _embeds(spec)
-    if subtype == "Type0":
-        descendants = resolve1(spec.get("DescendantFonts"))
-        encoding = resolve1(spec.get("Encoding"))
-        return (_name(encoding) is not None and isinstance(descendants, list) and len(descendants) == 1
-                and isinstance(resolve1(descendants[0]), dict) and not _embeds(resolve1(descendants[0])))
-    return False  # Type3, or no type at all
-
-
-#: Fonts whose glyphs for letters and digits are symbols: the viewer's installed Wingdings draws a
-#: folder where pdfminer reads "0", and a symbolic font's own encoding may be used, not /Differences.
-_SYMBOL_FAMILIES = ("Symbol", "ZapfDingbats", "Dingbats", "Wingdings", "Webdings", "Marlett")
-_SYMBOLIC_FLAG = 4
-
-
-def _symbolic(spec: dict) -> bool:
-    base = (_name(spec.get("BaseFont")) or "").split("+")[-1]
-    descriptor = resolve1(spec.get("FontDescriptor"))
-    flags = resolve1(descriptor.get("Flags")) if isinstance(descriptor, dict) else 0
-    return base.startswith(_SYMBOL_FAMILIES) or (isinstance(flags, int) and bool(flags & _SYMBOLIC_FLAG))
-
-
-def _embeds(spec: dict) -> bool:
-    descriptor = resolve1(spec.get("FontDescriptor"))  # none: a standard 14 font, nothing embedded
-    return isinstance(descriptor, dict) and any(key in descriptor for key in _FONT_FILES)
-
-
-@functools.lru_cache(maxsize=1)
-def _blank_fonts() -> frozenset[str]:
-    """The canonical contents (verify.conformance) of every published blank's /DR fonts."""
-    from verify import conformance
-
-    return frozenset(value for version, lang in conformance.PUBLISHED
-                     for path, value in conformance.published_structure(version, lang).items()
-                     if path.startswith("acroform /DR /Font "))
-
-
 def _content_key(obj: Any) -> str:
     import hashlib
 
@@ -613,91 +556,6 @@ def _content_key(obj: Any) -> str:
 
     feed(obj, 0)
     return digest.hexdigest()
-
-
-#: Each content-stream operator and the operand counts it takes (ISO 32000-2, Annex A).
-_ARITY: dict[str, frozenset[int]] = {
-    **{op: frozenset({0}) for op in ("b", "b*", "B", "B*", "BT", "ET", "BX", "EX", "EMC", "f", "F", "f*", "h",
-                                      "n", "q", "Q", "s", "S", "T*", "W", "W*", "BI", "ID")},
-    **{op: frozenset({1}) for op in ("BMC", "cs", "CS", "Do", "g", "G", "gs", "i", "j", "J", "M", "MP", "ri", "sh",
-                                      "Tc", "Tj", "TJ", "TL", "Tr", "Ts", "Tw", "Tz", "w", "'", "EI")},
-    **{op: frozenset({2}) for op in ("BDC", "d", "d0", "DP", "l", "m", "Td", "TD", "Tf")},
-    **{op: frozenset({3}) for op in ("rg", "RG", '"')},
-    **{op: frozenset({4}) for op in ("k", "K", "re", "v", "y")},
-    **{op: frozenset({6}) for op in ("c", "cm", "d1", "Tm")},
-    "sc": frozenset({1, 3, 4}), "SC": frozenset({1, 3, 4}),
-    "scn": frozenset({1, 2, 3, 4, 5}), "SCN": frozenset({1, 2, 3, 4, 5}),
-}
-
-
-_DELIMITERS = frozenset(b"()<>[]{}/%")
-_WHITESPACE = frozenset(b"\x00\t\n\x0c\r ")
-_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
-
-
-def _syntax_problem(data: bytes) -> str | None:
-    """What pdfminer and pdfium would read differently in a content stream, in one pass.
-
-    A token that starts like a number but is not one (``18.0.900``, ``--5``, ``1e2``): pdfminer
-    ends the number where it cannot go on and reads the rest as another token (18.0 and 0.9),
-    pdfium reads one number (18.0), so the next operator's operands differ. An operator PDF does
-    not have, or one with another number of operands than it takes: pdfminer keeps an unknown
-    operator's operands for the next one and skips an operator short of operands, pdfium clears
-    them at every operator and reads missing ones as 0 (``/F1 xx Tf``: no size at all in pdfium).
-    """
-    i, n, operands, depth = 0, len(data), 0, 0
-    while i < n:
-        c = data[i]
-        if c in _WHITESPACE:
-            i += 1
-            continue
-        if c == 0x25:  # % comment
-            while i < n and data[i] not in b"\r\n":
-                i += 1
-            continue
-        closed = False
-        if c == 0x28:  # ( literal string )
-            level, i = 1, i + 1
-            while i < n and level:
-                level += {0x28: 1, 0x29: -1}.get(data[i], 0)
-                i += 2 if data[i] == 0x5C else 1
-            closed = True
-        elif c == 0x3C and data[i + 1:i + 2] == b"<":  # << dictionary
-            depth, i = depth + 1, i + 2
-        elif c == 0x3C:  # < hex string >
-            end = data.find(b">", i)
-            i, closed = (n if end < 0 else end + 1), True
-        elif c in b">]":  # >> or ]
-            i += 2 if data[i:i + 2] == b">>" else 1
-            depth, closed = depth - 1, True
-            if depth < 0:
-                return "has an unbalanced ] or >> that readers recover differently"
-        elif c == 0x5B:  # [
-            depth, i = depth + 1, i + 1
-        elif c in b"{}":
-            return "uses braces, which content streams do not have"
-        else:  # a name, number, boolean or operator: a run of regular characters
-            start, i = i, i + 1
-            while i < n and data[i] not in _WHITESPACE and data[i] not in _DELIMITERS:
-                i += 1
-            token = data[start:i]
-            if c != 0x2F and token[:1] in b"+-.0123456789" and not _NUMBER.fullmatch(token):
-                return f"writes {token.decode('latin-1')!r}, a number that readers split differently"
-            if c == 0x2F or token[:1] in b"+-.0123456789" or token in (b"true", b"false", b"null"):
-                closed = True
-            elif depth:
-                return "writes an operator inside an array or dictionary"
-            elif token == b"ID":  # inline image data follows (BI is refused anyway)
-                return None
-            else:
-                name = token.decode("latin-1")
-                if operands not in _ARITY.get(name, ()):
-                    return f"uses {name!r} with operands readers take differently"
-                operands = 0
-                continue
-        if closed and depth == 0:
-            operands += 1
-    return None
 
 
 def _upright_rectangle(points: list, ops: list) -> bool:
