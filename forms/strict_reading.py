@@ -10,7 +10,11 @@ document than the one the signature validator saw:
 * a broken ``/Prev`` section leaves the newer sections read and the older ones missing;
 * an object that does not parse at its offset is looked up in the next (older) xref section;
 * an offset pointing at another object number is "repaired" by reading on to the next ``obj``;
-* an object header naming another generation than its xref entry is read all the same.
+* an object header naming another generation than its xref entry is read all the same;
+* a dictionary that names a key twice keeps the last value in pdfminer (and pdfium), the first in
+  pyHanko's lenient reader and in other viewers: which one counts depends on who reads;
+* a stream whose ``/Length`` ends before its ``endstream`` is read to ``/Length`` by pdfminer and
+  to ``endstream`` by pdfium: the bytes between are drawn by the viewer only.
 
 pdfminer also drops the generation of every reference (``38 0 R`` is object 38, whatever its
 generation): ``verify.generations`` checks, before anything is read, that every reachable
@@ -25,8 +29,8 @@ from __future__ import annotations
 
 from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef
 from pdfminer.pdfexceptions import PDFException
-from pdfminer.pdfparser import PDFSyntaxError
-from pdfminer.psparser import PSEOF
+from pdfminer.pdfparser import PDFParser, PDFStreamParser, PDFSyntaxError
+from pdfminer.psparser import PSEOF, PSBaseParser, PSLiteral
 
 
 class RecoveryRefused(PDFException):
@@ -34,10 +38,51 @@ class RecoveryRefused(PDFException):
     pdfminer catches those to try the next, older, xref section."""
 
 
+class _EachKeyOnce:
+    """A parser that refuses a dictionary naming one key twice (``<< /V (a) /V (b) >>``, also
+    spelled ``/#56``): pdfminer would keep the last value where pyHanko keeps the first."""
+
+    def end_type(self, type_):
+        pos, objs = super().end_type(type_)
+        if type_ == "d":
+            keys = [k.name if isinstance(k, PSLiteral) else k for k in objs[0::2]]
+            if len(set(keys)) != len(keys):
+                raise RecoveryRefused("a dictionary names the same key twice")
+        return pos, objs
+
+
+class _Parser(_EachKeyOnce, PDFParser):
+    def do_keyword(self, pos: int, token) -> None:
+        super().do_keyword(pos, token)
+        if token is self.KEYWORD_STREAM and self.curstack:
+            self._stream_ends_at_its_length(pos, self.curstack[-1][1])
+
+    def _stream_ends_at_its_length(self, pos: int, stream) -> None:
+        """Only an end of line may lie between the ``/Length`` bytes and ``endstream``: pdfminer
+        skips whatever else is there, pdfium draws it."""
+        import re
+
+        end = self.bufpos + self.charpos  # pdfminer has moved on to the "endstream" line
+        self.fp.seek(pos)
+        head = re.match(rb"stream[^\r\n]{0,64}(\r\n|\n|\r)", self.fp.read(96))
+        start = pos + (head.end() if head else 0)
+        self.fp.seek(start + len(stream.rawdata))
+        between = self.fp.read(max(end - start - len(stream.rawdata), 0) + 16)
+        PSBaseParser.seek(self, end)  # back where pdfminer was, its object stack kept
+        if head is None or not re.match(rb"[\r\n\t \x00\x0c]*endstream", between):
+            raise RecoveryRefused("a stream's data does not end at its /Length")
+
+
+class _StreamParser(_EachKeyOnce, PDFStreamParser):
+    pass
+
+
 class StrictPDFDocument(PDFDocument):
     """pdfminer's document, reading objects only where the xref chain says they are."""
 
     def __init__(self, parser, password: str = "", caching: bool = True, fallback: bool = False) -> None:
+        if type(parser) is PDFParser:  # not from pdfplumber (install() gives it _Parser): refuse repeated keys
+            parser.__class__ = _Parser  # works, but CPython reads the attributes of such an object slower
         super().__init__(parser, password=password, caching=caching, fallback=False)
         if parser.fallback:  # nothing above sets it; never read streams by scanning for endstream
             raise RecoveryRefused("pdfminer's fallback parser was switched on")
@@ -88,6 +133,21 @@ class StrictPDFDocument(PDFDocument):
             except KeyError:
                 continue
         return None
+    def _get_objects(self, stream):
+        """pdfminer's own, with the object stream read by a parser that refuses repeated keys."""
+        from pdfminer.pdfdocument import LITERAL_OBJSTM
+
+        if stream.get("Type") is not LITERAL_OBJSTM or not isinstance(stream.get("N"), int):
+            raise RecoveryRefused("an object stream without /Type /ObjStm or /N")
+        parser = _StreamParser(stream.get_data())
+        parser.set_document(self)
+        objs: list[object] = []
+        try:
+            while True:
+                objs.append(parser.nextobject()[1])
+        except PSEOF:
+            pass
+        return objs, stream["N"]
 
     def _getobj_objstm(self, stream, index: int, objid: int) -> object:
         try:
@@ -97,7 +157,9 @@ class StrictPDFDocument(PDFDocument):
 
 
 def install() -> None:
-    """Make pdfplumber (``pdfplumber.open``) build every document with :class:`StrictPDFDocument`."""
+    """Make pdfplumber (``pdfplumber.open``) build every document with :class:`StrictPDFDocument`
+    on a parser that refuses repeated keys and streams longer than their ``/Length``."""
     import pdfplumber.pdf
 
     pdfplumber.pdf.PDFDocument = StrictPDFDocument
+    pdfplumber.pdf.PDFParser = _Parser

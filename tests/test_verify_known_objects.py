@@ -125,3 +125,27 @@ def test_a_drawing_is_not_reused_with_another_font(signed_form, make_form, pki, 
     writer.write(out)
     report = decide(pki.sign_pdf(out.getvalue(), person_for()), trust_policy)
     assert "appearance_mismatch" in report.codes, report.codes
+
+
+def test_appearance_keys_tell_which_object_a_repeated_reference_is():
+    """The drawing cache's key of a resource dictionary: ``/C`` naming the first object again and
+    ``/C`` naming the second one again are different resources (a viewer draws different things)."""
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfparser import PDFParser
+    from pdfminer.pdftypes import resolve1
+    from pypdf import PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
+    from verify.appearance import _content_key
+
+    writer = PdfWriter()
+    x = writer._add_object(TextStringObject("drawn by X"))
+    y = writer._add_object(TextStringObject("drawn by Y"))
+    again_x = writer._add_object(DictionaryObject({NameObject("/A"): x, NameObject("/B"): y, NameObject("/C"): x}))
+    again_y = writer._add_object(DictionaryObject({NameObject("/A"): x, NameObject("/B"): y, NameObject("/C"): y}))
+    writer.root_object[NameObject("/Test")] = DictionaryObject({NameObject("/X"): again_x, NameObject("/Y"): again_y})
+    out = io.BytesIO()
+    writer.write(out)
+    doc = PDFDocument(PDFParser(io.BytesIO(out.getvalue())))
+    test = resolve1(doc.catalog["Test"])
+    assert _content_key(resolve1(test["X"])) != _content_key(resolve1(test["Y"]))

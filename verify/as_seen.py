@@ -3,13 +3,15 @@
 ``form_altered`` (verify.conformance: the signed revision, as pyHanko's resolver of that revision
 sees it, against the published blank of the claimed version) and ``appearance_mismatch``
 (verify.appearance: the appearances pdfminer draws against the values pdfplumber read).
-Both fail closed: a structure or appearance that cannot be read is ``form_altered``.
+Both fail closed: a structure or appearance that cannot be read is ``form_altered``, one that
+pdfminer could only read by recovering it (``forms.strict_reading``) is ``malformed_pdf``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from forms.strict_reading import RecoveryRefused
 from verify import appearance, conformance, known_objects
 from verify.reasons import Reason
 
@@ -40,6 +42,8 @@ def as_seen_reasons(reader: Any, revision: int | None, doc: Any, form_version: s
         reasons.append(Reason("form_altered", None, conformance.describe(found)))
     try:
         mismatches = appearance.check(doc, objects)
+    except RecoveryRefused as exc:  # an appearance's object pdfminer would read otherwise than others
+        return reasons + [Reason("malformed_pdf", None, f"the signed revision can only be read by recovering it: {exc}")]
     except Exception as exc:
         return reasons + [Reason("appearance_mismatch", None, f"the appearances cannot be read: {type(exc).__name__}")]
     return reasons + [Reason("appearance_mismatch", m.field, m.message) for m in mismatches]

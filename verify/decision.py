@@ -596,6 +596,8 @@ def _integrity_failed(state: _State) -> bool:
 
 def _one_reading(reader, signed: Signed | None, pdf, policy: Policy) -> tuple[str, str] | None:
     """``verify.one_reading``: pdfplumber's document holds what pyHanko's signed revision holds."""
+    from pyhanko.pdf_utils.misc import PdfReadError
+
     from forms.strict_reading import RecoveryRefused
     from verify.generations import TooManyObjects
     from verify.one_reading import TooManyFields, disagreement
@@ -608,6 +610,8 @@ def _one_reading(reader, signed: Signed | None, pdf, policy: Policy) -> tuple[st
         return "too_large", str(exc)
     except RecoveryRefused as exc:
         return "malformed_pdf", f"the signed revision can only be read by recovering it: {exc}"
+    except PdfReadError as exc:  # the generations walk reads objects nothing had read before
+        return "malformed_pdf", f"the signed revision breaks the PDF rules: {exc}"
     except Exception as exc:  # fail closed
         return "malformed_pdf", f"the two parsers' views cannot be compared ({type(exc).__name__})"
     if problem:
