@@ -101,6 +101,26 @@ def test_a_page_rewritten_as_generation_one_is_not_judged_on_the_old_one(forms, 
     assert f"{contents.idnum} 0 R" in report.reasons[0].message
 
 
+def test_references_kept_from_earlier_forms_do_not_hide_a_rewritten_generation(forms, pki, person_for,
+                                                                               trust_policy):
+    """The walk keeps the references of objects it has read by their bytes (verify.known_objects):
+    after the genuine form has been decided twice (every object of the blank kept), the page
+    attack's new generation is still found, and the genuine form still passes."""
+    from verify import known_objects
+
+    good, _ = forms
+    known_objects.clear()
+    for _ in range(2):
+        assert _decided(good, pki, person_for, trust_policy).verdict == "accepted"
+    page = PdfFileReader(io.BytesIO(good), strict=True).root["/Pages"]["/Kids"][0]
+    contents = page.raw_get("/Contents")
+    boxed = generic.StreamObject(stream_data=contents.get_object().data + b"\nq 0 0 0 rg 40 600 400 120 re f Q\n")
+    report = _decided(_raw_update(good, {(contents.idnum, 1): boxed}), pki, person_for, trust_policy)
+    rejected_for(report, "malformed_pdf")
+    assert f"{contents.idnum} 0 R" in report.reasons[0].message
+    assert any(key[0] == "references" for key in known_objects._KEPT)  # the walk did keep references
+
+
 def test_a_one_reference_whose_object_is_rewritten_as_generation_zero(forms, pki, person_for, trust_policy):
     """The reverse: the widget names ``22 1 R`` (written in one update, drawing the right name), and a
     later update writes ``22 0 obj`` drawing another. pyHanko reads generation 1, pdfminer the newest."""

@@ -61,7 +61,12 @@ from verify.reasons import Reason
 from verify.report import ACCEPTED, REJECTED, Report, Signer, mask_codes
 from verify.signature import Signed, certificate_national_id, signer_of
 from verify.signature import judge as judge_signature
-from verify.streams import StreamTooLarge, check_pdfminer_streams, decode_limits, stacked_filters
+from verify.streams import (
+    StreamTooLarge,
+    check_pdfminer_streams,
+    decode_limits,
+    stacked_filters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -535,7 +540,7 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, policy: Policy
         state.add("malformed_pdf", f"the signed revision cannot be opened: {type(exc).__name__}")
         return
     try:
-        problem = _one_reading(reader, signed, pdf, policy)
+        problem = _one_reading(reader, signed, pdf, policy, data)
         if problem and not (problem[0] == "malformed_pdf" and _integrity_failed(state)):
             state.add(*problem)
             return
@@ -563,7 +568,8 @@ def _form_and_binding(data: bytes, reader, signed: Signed | None, policy: Policy
             state.add(reason.code, reason.message, reason.field)
     finally:
         try:
-            pdf.close()
+            pdf.flush_cache()
+            pdf.stream.close()  # not pdf.close(): it builds every page first, only to close them
         except Exception:
             pass
 
@@ -594,17 +600,19 @@ def _integrity_failed(state: _State) -> bool:
     return any(r.code in ("signature_invalid", "modified_after_signing") for r in state.reasons)
 
 
-def _one_reading(reader, signed: Signed | None, pdf, policy: Policy) -> tuple[str, str] | None:
+def _one_reading(reader, signed: Signed | None, pdf, policy: Policy, data: bytes) -> tuple[str, str] | None:
     """``verify.one_reading``: pdfplumber's document holds what pyHanko's signed revision holds."""
     from pyhanko.pdf_utils.misc import PdfReadError
 
     from forms.strict_reading import RecoveryRefused
+    from verify import known_objects
     from verify.generations import TooManyObjects
     from verify.one_reading import TooManyFields, disagreement
 
     try:
         problem = disagreement(
-            reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields, policy.max_objects
+            reader, None if signed is None else signed.revision, pdf.doc, policy.max_fields, policy.max_objects,
+            known_objects.FileObjects.of(reader, data),
         )
     except (TooManyFields, TooManyObjects) as exc:
         return "too_large", str(exc)

@@ -139,11 +139,26 @@ def _references(obj: Any) -> Iterator[Any]:
             stack.extend(item.raw_get(i) for i in range(len(item)))
 
 
-def differing_reference(reader, revision: int, doc, max_objects: int) -> str | None:
+def _kept_references(file, view, ref) -> list[Any]:
+    """The references inside the object ``ref``, kept by its bytes (verify.known_objects): the
+    bank's blank is byte for byte the same in every filled copy, and parsing its fonts, pages and
+    drawings again for every form was most of this walk's cost."""
+    from pyhanko.pdf_utils import generic
+
+    text = file.own(generic.IndirectObject(ref.idnum, ref.generation, file.reader), "references",
+                    lambda obj: " ".join(f"{r.idnum}.{r.generation}" for r in _references(obj)))
+    return [generic.Reference(int(n), int(g), view) for n, g in (item.split(".") for item in text.split())]
+
+
+def differing_reference(reader, revision: int, doc, max_objects: int, file=None) -> str | None:
     """The first reference of ``revision`` (pyHanko's reader of the whole file) that pyHanko and
-    pdfminer's ``doc`` (of that revision's bytes) resolve to different objects, as a message."""
+    pdfminer's ``doc`` (of that revision's bytes) resolve to different objects, as a message.
+    ``file``: verify.known_objects.FileObjects of ``reader`` (used only when ``revision`` is the
+    latest), so that the references of objects seen before byte for byte are not parsed again."""
     latest = revision == reader.xrefs.total_revisions - 1
     view = reader if latest else reader.get_historical_resolver(revision)
+    if not latest:
+        file = None
     trailer = view.trailer_view
     pending = [trailer.raw_get(key) for key in trailer if key not in ("/Prev", "/XRefStm")]
     pending = [ref for item in pending for ref in _references(item)]
@@ -162,6 +177,8 @@ def differing_reference(reader, revision: int, doc, max_objects: int) -> str | N
                 f"the reference {ref.idnum} {ref.generation} R names another object for the field reader "
                 "than for the signature validator (a generation that is not the object's live one)"
             )
-        if ours is not None:
+        if ours is not None and file is not None and ours[0] is None:  # not in an object stream
+            pending.extend(_kept_references(file, view, ref))
+        elif ours is not None:
             pending.extend(_references(view.get_object(ref)))
     return None

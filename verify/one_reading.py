@@ -131,8 +131,9 @@ def _pdfminer_revisions(doc) -> int:
     return len(doc.xrefs) - hybrids
 
 
-def disagreement(reader, revision: int | None, doc, max_fields: int, max_objects: int) -> str | None:
-    """What pyHanko's view of ``revision`` (None: the latest) and pdfminer's ``doc`` disagree on."""
+def disagreement(reader, revision: int | None, doc, max_fields: int, max_objects: int, file=None) -> str | None:
+    """What pyHanko's view of ``revision`` (None: the latest) and pdfminer's ``doc`` disagree on.
+    ``file``: see :func:`verify.generations.differing_reference`."""
     from verify.generations import differing_reference
 
     total = reader.xrefs.total_revisions
@@ -140,7 +141,7 @@ def disagreement(reader, revision: int | None, doc, max_fields: int, max_objects
     mine = _pdfminer_revisions(doc)
     if mine != last + 1:
         return f"the field reader sees {mine} revision(s), the signature validator {last + 1}"
-    differing = differing_reference(reader, last, doc, max_objects)
+    differing = differing_reference(reader, last, doc, max_objects, file)
     if differing:
         return differing
     ours = _pdfminer_fields(doc, max_fields)  # first: it counts every node against the limit
