@@ -182,12 +182,32 @@ def phone(text: str, values: Mapping[str, Value]) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: Scripts whose letters look alike (a Cyrillic "а" is a Latin "a" on screen).
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK"})
+
+
+def _mixed_scripts(part: str) -> set[str]:
+    """The look-alike scripts whose letters ``part`` mixes (empty: one script, or none of them)."""
+    scripts = {unicodedata.name(ch, "?").split()[0] for ch in part if unicodedata.category(ch).startswith("L")}
+    mixed = scripts & _CONFUSABLE_SCRIPTS
+    return mixed if len(mixed) > 1 else set()
+
+
 @rule("email")
 def email(text: str, values: Mapping[str, Value]) -> str:
+    """A valid address, and no look-alike of another one: a prepared form may carry the customer's
+    address with one Latin letter swapped for its Cyrillic twin, which the customer sees as their
+    own while the mail goes to a domain the fraudster registered."""
     try:
-        return email_validator.validate_email(text, check_deliverability=False).normalized
+        address = email_validator.validate_email(text, check_deliverability=False).normalized
     except email_validator.EmailNotValidError as exc:
         raise RuleViolation(f"is not a valid e-mail address ({exc})") from None
+    local, _, domain = address.rpartition("@")
+    for part in [local, *domain.split(".")]:
+        if mixed := _mixed_scripts(part):
+            raise RuleViolation(f"mixes {' and '.join(sorted(s.title() for s in mixed))} letters in one part "
+                                f"(a look-alike of another address)")
+    return address
 
 
 #: address_country -> (pattern, description); other countries use _OTHER_POSTCODE.

@@ -27,9 +27,16 @@ parser can decide anything or spend memory, in every pdfplumber use of the proce
 
 from __future__ import annotations
 
-from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef
+import bisect
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef, PDFXRef
 from pdfminer.pdfexceptions import PDFException
 from pdfminer.pdfparser import PDFParser, PDFStreamParser, PDFSyntaxError
+from pdfminer.pdftypes import PDFObjRef, PDFStream
 from pdfminer.psparser import PSEOF, PSBaseParser, PSLiteral
 
 
@@ -81,6 +88,7 @@ class StrictPDFDocument(PDFDocument):
     """pdfminer's document, reading objects only where the xref chain says they are."""
 
     def __init__(self, parser, password: str = "", caching: bool = True, fallback: bool = False) -> None:
+        self._bounds: list[int] | None = None
         if type(parser) is PDFParser:  # not from pdfplumber (install() gives it _Parser): refuse repeated keys
             parser.__class__ = _Parser  # works, but CPython reads the attributes of such an object slower
         super().__init__(parser, password=password, caching=caching, fallback=False)
@@ -119,11 +127,37 @@ class StrictPDFDocument(PDFDocument):
         if _genno != self._live_generation(objid):
             # pyHanko refuses an object whose header names another generation than its entry
             raise RecoveryRefused(f"object {objid}'s header names another generation than its xref entry")
+        key = self._bytes_key(pos, objid)
+        kept = _get_kept(key) if key is not None else None
+        if kept is not None:
+            return _bind(kept, self)
         try:
             (_, obj) = parser.nextobject()
         except (PSEOF, PDFSyntaxError) as exc:
             raise RecoveryRefused(f"object {objid} cannot be parsed: {type(exc).__name__}") from exc
+        if key is not None and parser.bufpos + parser.charpos <= key[3]:
+            _keep(key, obj)
         return obj
+
+    def _bytes_key(self, pos: int, objid: int) -> tuple | None:
+        """(object number, its live generation, the SHA-256 of its bytes, where they end): its bytes
+        run from ``pos`` to the next offset any xref entry of the file gives (or the end)."""
+        data = getattr(self._parser.fp, "getvalue", None)
+        if data is None:
+            return None
+        if self._bounds is None:
+            if not all(type(xref) is PDFXRef for xref in self.xrefs):  # xref streams: no offsets to cut at
+                self._bounds = []
+            else:
+                self._data = data()
+                offsets = {at for xref in self.xrefs for (strmid, at, _gen) in xref.offsets.values() if strmid is None}
+                self._bounds = sorted(offsets | {len(self._data)})
+        if not self._bounds:
+            return None
+        i = bisect.bisect_right(self._bounds, pos)
+        end = self._bounds[i] if i < len(self._bounds) else len(self._data)
+        digest = hashlib.sha256(memoryview(self._data)[pos:end]).digest()
+        return objid, self._live_generation(objid), digest, end
 
     def _live_generation(self, objid: int) -> int | None:
         """The generation of the newest xref entry of ``objid`` (the one ``getobj`` reads)."""
@@ -133,6 +167,7 @@ class StrictPDFDocument(PDFDocument):
             except KeyError:
                 continue
         return None
+
     def _get_objects(self, stream):
         """pdfminer's own, with the object stream read by a parser that refuses repeated keys."""
         from pdfminer.pdfdocument import LITERAL_OBJSTM
@@ -154,6 +189,71 @@ class StrictPDFDocument(PDFDocument):
             return super()._getobj_objstm(stream, index, objid)
         except (PSEOF, PDFSyntaxError) as exc:
             raise RecoveryRefused(f"object {objid} cannot be read from its object stream") from exc
+
+
+# ---- objects read before, found again by their bytes --------------------------------------------------
+# The bank's blank is byte for byte the same in every filled copy: its country lists (two fields of
+# 250 UTF-16 names written as octal escapes) were most of what pdfminer parsed for every form. An
+# object that is not a stream, whose parse ended within its bytes, is kept as a template by
+# (number, live generation, digest of its bytes); a later document with the same bytes there gets
+# a copy whose references are bound to it. A stream is never kept (its /Length may be indirect).
+
+#: Templates kept per process (least recently used dropped first); the blank has about 100 objects.
+MAX_KEPT = 2048
+_KEPT: OrderedDict[tuple, object] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+
+
+class _KeptRef(NamedTuple):
+    objid: int
+
+
+def _template(obj: object, depth: int = 0) -> object:
+    if depth > 32:
+        raise ValueError("too deep to keep")
+    if isinstance(obj, PDFObjRef):
+        return _KeptRef(obj.objid)
+    if isinstance(obj, list):
+        return [_template(item, depth + 1) for item in obj]
+    if isinstance(obj, dict):
+        return {key: _template(value, depth + 1) for key, value in obj.items()}
+    if isinstance(obj, PDFStream):
+        raise ValueError("streams are not kept")
+    return obj  # numbers, bytes, bools, None, pdfminer's interned literals and keywords
+
+
+def _bind(template: object, doc: PDFDocument) -> object:
+    if isinstance(template, _KeptRef):
+        return PDFObjRef(doc, template.objid)
+    if isinstance(template, list):
+        return [_bind(item, doc) for item in template]
+    if isinstance(template, dict):
+        return {key: _bind(value, doc) for key, value in template.items()}
+    return template
+
+
+def _get_kept(key: tuple) -> object | None:
+    with _KEPT_LOCK:
+        template = _KEPT.get(key[:3])
+        if template is not None:
+            _KEPT.move_to_end(key[:3])
+        return template
+
+
+def _keep(key: tuple, obj: object) -> None:
+    try:
+        template = _template(obj)
+    except ValueError:
+        return
+    with _KEPT_LOCK:
+        _KEPT[key[:3]] = template
+        while len(_KEPT) > MAX_KEPT:
+            _KEPT.popitem(last=False)
+
+
+def clear_kept() -> None:
+    with _KEPT_LOCK:
+        _KEPT.clear()
 
 
 def install() -> None:

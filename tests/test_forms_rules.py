@@ -170,6 +170,19 @@ def test_invalid_email(email):
     assert only_problem(email=email)[:2] == ("field_invalid", "email")
 
 
+@pytest.mark.parametrize("email", ["anna@ex\u0430mple.lv", "\u0430nna@example.lv", "anna@bank.\u0435xample.lv",
+                                   "p\u0435teris@\u03bfk.lv"])
+def test_look_alike_email_is_refused(email):
+    """A Cyrillic or Greek letter among Latin ones shows as the customer's address and is another one."""
+    code, field, message = only_problem(email=email)[:3]
+    assert (code, field) == ("field_invalid", "email") and "look-alike" in message
+
+
+@pytest.mark.parametrize("email", ["jānis.bērziņš@example.lv", "анна@пример.рф", "pēteris@šķēpi.lv"])
+def test_one_script_addresses_stay_valid(email):
+    assert problems(email=email) == []
+
+
 @pytest.mark.parametrize("country, good, bad", [
     ("LV", ["LV-1010", "lv-1010"], ["1010", "LV1010", "LV-101", "LV-10100"]),
     ("LT", ["01103", "LT-01103"], ["0110", "LT01103", "LV-01103"]),
