@@ -135,7 +135,7 @@ class StrictPDFDocument(PDFDocument):
             (_, obj) = parser.nextobject()
         except (PSEOF, PDFSyntaxError) as exc:
             raise RecoveryRefused(f"object {objid} cannot be parsed: {type(exc).__name__}") from exc
-        if key is not None and parser.bufpos + parser.charpos <= key[3]:
+        if key is not None and parser.bufpos + parser.charpos <= key[3] and key[3] - pos <= MAX_KEPT_BYTES:
             _keep(key, obj)
         return obj
 
@@ -200,6 +200,8 @@ class StrictPDFDocument(PDFDocument):
 
 #: Templates kept per process (least recently used dropped first); the blank has about 100 objects.
 MAX_KEPT = 2048
+#: Largest object kept, in bytes (a country list is 10 KB): what a hostile file can make this hold.
+MAX_KEPT_BYTES = 64 * 1024
 _KEPT: OrderedDict[tuple, object] = OrderedDict()
 _KEPT_LOCK = threading.Lock()
 

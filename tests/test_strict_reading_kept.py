@@ -68,3 +68,11 @@ def test_a_repeated_key_is_refused_again_however_often_it_comes():
     for _ in range(2):
         with pytest.raises(strict_reading.RecoveryRefused):
             _doc(bad).getobj(2)
+
+
+def test_a_large_object_is_not_kept():
+    """What one file can make the process hold is bounded: objects over MAX_KEPT_BYTES are parsed every time."""
+    big = b"[" + b"(x) " * (strict_reading.MAX_KEPT_BYTES // 4 + 1) + b"]"
+    doc = _doc(_pdf({1: b"<< /Type /Catalog >>", 2: big}))
+    assert len(resolve1(doc.getobj(2))) > strict_reading.MAX_KEPT_BYTES // 4
+    assert not any(key[0] == 2 for key in strict_reading._KEPT)

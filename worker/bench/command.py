@@ -119,8 +119,24 @@ def raw_floor(data: bytes, policy) -> None:
         key_usage_settings=KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=True))
     if not (status.intact and status.valid and status.trusted):
         raise RuntimeError(f"the raw floor does not validate a bench form: {status.summary()}")
-    with pdfplumber.open(io.BytesIO(data)) as pdf:
+    with _plain_pdfminer(), pdfplumber.open(io.BytesIO(data)) as pdf:
         extract_fields(pdf)
+
+
+@contextlib.contextmanager
+def _plain_pdfminer():
+    """pdfplumber on pdfminer's own document and parser: the decision makes every pdfplumber of the
+    process strict (forms.strict_reading.install), whose kept parses would flatter the raw floor."""
+    import pdfminer.pdfdocument
+    import pdfminer.pdfparser
+    import pdfplumber.pdf
+
+    saved = pdfplumber.pdf.PDFDocument, pdfplumber.pdf.PDFParser
+    pdfplumber.pdf.PDFDocument, pdfplumber.pdf.PDFParser = pdfminer.pdfdocument.PDFDocument, pdfminer.pdfparser.PDFParser
+    try:
+        yield
+    finally:
+        pdfplumber.pdf.PDFDocument, pdfplumber.pdf.PDFParser = saved
 
 
 def bench_decision(forms, policy, progress) -> dict:
