@@ -202,11 +202,9 @@ def email(text: str, values: Mapping[str, Value]) -> str:
         address = email_validator.validate_email(text, check_deliverability=False).normalized
     except email_validator.EmailNotValidError as exc:
         raise RuleViolation(f"is not a valid e-mail address ({exc})") from None
-    local, _, domain = address.rpartition("@")
-    for part in [local, *domain.split(".")]:
-        if mixed := _mixed_scripts(part):
-            raise RuleViolation(f"mixes {' and '.join(sorted(s.title() for s in mixed))} letters in one part "
-                                f"(a look-alike of another address)")
+    if mixed := _mixed_scripts(address):  # a whole Cyrillic label under .lv ("рау.lv") too
+        raise RuleViolation(f"mixes {' and '.join(sorted(s.title() for s in mixed))} letters "
+                            f"(a look-alike of another address)")
     return address
 
 

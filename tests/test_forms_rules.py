@@ -171,9 +171,10 @@ def test_invalid_email(email):
 
 
 @pytest.mark.parametrize("email", ["anna@ex\u0430mple.lv", "\u0430nna@example.lv", "anna@bank.\u0435xample.lv",
-                                   "p\u0435teris@\u03bfk.lv"])
+                                   "p\u0435teris@\u03bfk.lv", "anna@\u0440\u0430\u0443.lv"])
 def test_look_alike_email_is_refused(email):
-    """A Cyrillic or Greek letter among Latin ones shows as the customer's address and is another one."""
+    """A Cyrillic or Greek letter among Latin ones (or a whole Cyrillic label, "рау", under .lv) shows as
+    the customer's address, or a familiar one, and is another."""
     code, field, message = only_problem(email=email)[:3]
     assert (code, field) == ("field_invalid", "email") and "look-alike" in message
 
