@@ -58,8 +58,16 @@ def test_what_readers_and_signers_do_is_allowed(change):
     assert conformance.differences(BLANK, {**BLANK, **change}) == []
 
 
+def test_pyhanko_static_text_filling_is_allowed_on_text_fields():
+    """pyHanko's populate_static_text_field: ReadOnly set and /DA dropped on the text field it fills."""
+    blank = {**BLANK, "field phone /DA": "'/DejaVuField 9 Tf'"}
+    filled = {k: v for k, v in blank.items() if k != "field phone /DA"}
+    assert conformance.differences(blank, {**filled, "field phone /Ff": "1", "field phone /V": "'+37120000000'"}) == []
+
+
 @pytest.mark.parametrize("change, path", [
-    ({"field phone /Ff": "1"}, "field phone /Ff"),
+    ({"field phone /Ff": "4097"}, "field phone /Ff"),
+    ({"field phone /DA": "'/Helv 0 Tf'"}, "field phone /DA"),
     ({"field personal_code /Ff": "3"}, "field personal_code /Ff"),
     ({"field phone /Rect": "[0,0,0,0]"}, "field phone /Rect"),
     ({"field form_version /V": "'2025.1'"}, "field form_version /V"),

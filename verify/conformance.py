@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from forms.schema import FORM_VERSION, IDENTITY_FIELDS, SIGNATURE_FIELD
+from forms.schema import FIELDS, FORM_VERSION, IDENTITY_FIELDS, SIGNATURE_FIELD
 
 PUBLISHED_DIR = Path(__file__).with_name("published")
 #: Every published (form_version, lang) whose blank is accepted; a retired one is removed here.
@@ -49,6 +49,9 @@ CATALOG_MAY_SET = frozenset({"/Metadata", "/Perms", "/Version", "/Extensions"})
 #: ReadOnly flag (Ff bit 1) on exactly these identity fields, nothing else.
 PREFILLED_READ_ONLY = frozenset({"id_country", "personal_code", "first_name", "last_name", "date_of_birth"})
 _READ_ONLY = 1
+#: pyHanko's field filler (``populate_static_text_field``) makes a text field read-only and drops its
+#: /DA, its drawing being static: neither changes what is shown, which the appearance check compares.
+_TEXT_FIELDS = frozenset(f.name for f in FIELDS if f.kind in ("text", "date"))
 #: Field types whose values are fixed by the blank (the hidden identity fields).
 _FIXED_FIELDS = frozenset(IDENTITY_FIELDS)
 _MAX_DEPTH = 40
@@ -580,8 +583,10 @@ def _allowed(path: str, old: str | None, new: str | None, signature: str, added_
             if f"field {name}" == signature:
                 return True  # the signing tool's appearance is its own
             return new is None and name not in _FIXED_FIELDS  # no appearance: /NeedAppearances (verify.appearance)
-        if key == "/Ff" and name in PREFILLED_READ_ONLY:
+        if key == "/Ff" and (name in PREFILLED_READ_ONLY or name in _TEXT_FIELDS):
             return _read_only_added(old, new)
+        if key == "/DA" and name in _TEXT_FIELDS:
+            return new is None
         if name in _FIXED_FIELDS:
             return key == "/AP"  # qpdf redraws the hidden identity fields too; their values are fixed
         return key in FILLED_KEYS
