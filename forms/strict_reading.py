@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import threading
-from collections import OrderedDict
 from typing import NamedTuple
 
 from pdfminer.pdfdocument import PDFDocument, PDFNoValidXRef, PDFXRef
@@ -38,6 +36,8 @@ from pdfminer.pdfexceptions import PDFException
 from pdfminer.pdfparser import PDFParser, PDFStreamParser, PDFSyntaxError
 from pdfminer.pdftypes import PDFObjRef, PDFStream
 from pdfminer.psparser import PSEOF, PSBaseParser, PSLiteral
+
+from forms.kept import Kept
 
 
 class RecoveryRefused(PDFException):
@@ -202,8 +202,7 @@ class StrictPDFDocument(PDFDocument):
 MAX_KEPT = 2048
 #: Largest object kept, in bytes (a country list is 10 KB): what a hostile file can make this hold.
 MAX_KEPT_BYTES = 64 * 1024
-_KEPT: OrderedDict[tuple, object] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
+_KEPT = Kept(MAX_KEPT)
 
 
 class _KeptRef(NamedTuple):
@@ -235,11 +234,7 @@ def _bind(template: object, doc: PDFDocument) -> object:
 
 
 def _get_kept(key: tuple) -> object | None:
-    with _KEPT_LOCK:
-        template = _KEPT.get(key[:3])
-        if template is not None:
-            _KEPT.move_to_end(key[:3])
-        return template
+    return _KEPT.get(key[:3])
 
 
 def _keep(key: tuple, obj: object) -> None:
@@ -247,15 +242,11 @@ def _keep(key: tuple, obj: object) -> None:
         template = _template(obj)
     except ValueError:
         return
-    with _KEPT_LOCK:
-        _KEPT[key[:3]] = template
-        while len(_KEPT) > MAX_KEPT:
-            _KEPT.popitem(last=False)
+    _KEPT.put(key[:3], template)
 
 
 def clear_kept() -> None:
-    with _KEPT_LOCK:
-        _KEPT.clear()
+    _KEPT.clear()
 
 
 def install() -> None:

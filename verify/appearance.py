@@ -20,9 +20,7 @@ widgets' ``/Rect``, ``/F`` flags, ``/MK``, the field tree and the page content.
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -33,6 +31,7 @@ from pdfminer.psparser import PSLiteral
 from pdfminer.utils import apply_matrix_pt, mult_matrix
 
 from forms.extract import _name, _text
+from forms.kept import Kept
 from forms.schema import FIELDS_BY_NAME, IDENTITY_FIELDS
 from forms.strict_reading import RecoveryRefused
 from verify.appearance_fonts import font_trusted
@@ -230,10 +229,8 @@ class _Drawing:
 
 #: Drawings by everything they depend on (:func:`_drawing_key`): every filled copy of the blank
 #: draws an empty field, a checkbox or the same choice with the same stream, fonts and box.
-_DRAWINGS: OrderedDict[str, _Drawing] = OrderedDict()
-_MAX_DRAWINGS = 1024  # least recently used dropped first: the blank's own drawings are used by every form
+_DRAWINGS = Kept(1024)  # least recently used dropped first: the blank's own drawings are used by every form
 _MAX_DRAWN = 512  # glyphs and shapes of one kept drawing (a field's value is far shorter)
-_DRAWINGS_LOCK = threading.Lock()
 
 
 def _render(stream: Any, widget: dict, acroform: dict, manager: Any, list_button: bool = False) -> _Drawing:
@@ -242,13 +239,9 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any, list_button
     rect = [float(resolve1(v)) for v in resolve1(widget.get("Rect")) or [0, 0, 0, 0]]
     resources = resolve1(stream.get("Resources")) or resolve1(acroform.get("DR")) or {}
     key = _drawing_key(stream, resources, rect, manager, list_button)
-    if key is not None:
-        with _DRAWINGS_LOCK:
-            drawing = _DRAWINGS.get(key)
-            if drawing is not None:
-                _DRAWINGS.move_to_end(key)
-        if drawing is not None:
-            return drawing
+    drawing = _DRAWINGS.get(key) if key is not None else None
+    if drawing is not None:
+        return drawing
     scale = _scale(bbox, matrix, rect)
     turned = not (matrix[0] > 0 and matrix[3] > 0 and matrix[1] == 0 and matrix[2] == 0)
     device = _Device(manager, clip=(min(bbox[0], bbox[2]), min(bbox[1], bbox[3]),
@@ -264,10 +257,7 @@ def _render(stream: Any, widget: dict, acroform: dict, manager: Any, list_button
     drawing = _Drawing(tuple(device.glyphs), device.painted, device.images, tuple(device.shapes), device.bbox,
                        device.unsafe, device.covered)
     if key is not None and len(drawing.glyphs) + len(drawing.shapes) <= _MAX_DRAWN:
-        with _DRAWINGS_LOCK:
-            _DRAWINGS[key] = drawing
-            while len(_DRAWINGS) > _MAX_DRAWINGS:
-                _DRAWINGS.popitem(last=False)
+        _DRAWINGS.put(key, drawing)
     return drawing
 
 

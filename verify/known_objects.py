@@ -23,39 +23,18 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from forms.kept import Kept
 
 #: Values kept per process (least recently used dropped first); the blank needs about 150.
 MAX_KEPT = 4096
 
-_KEPT: OrderedDict[tuple, Any] = OrderedDict()
-_LOCK = threading.Lock()
+_KEPT = Kept(MAX_KEPT)
+_get, _put, clear = _KEPT.get, _KEPT.put, _KEPT.clear
 
 Ref = tuple[int, int]  # (object number, generation)
-
-
-def _get(key: tuple) -> Any:
-    with _LOCK:
-        value = _KEPT.get(key)
-        if value is not None:
-            _KEPT.move_to_end(key)
-        return value
-
-
-def _put(key: tuple, value: Any) -> None:
-    with _LOCK:
-        _KEPT[key] = value
-        _KEPT.move_to_end(key)
-        while len(_KEPT) > MAX_KEPT:
-            _KEPT.popitem(last=False)
-
-
-def clear() -> None:
-    with _LOCK:
-        _KEPT.clear()
 
 
 #: Longest value of one object kept (the blank's are digests and a few state names).
